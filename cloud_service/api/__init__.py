@@ -1,0 +1,1 @@
+"""The HTTP API: shared dependencies and one router per resource."""

@@ -1,0 +1,62 @@
+"""PNG in and out: label masks (8-bit class indices, shown with a colour palette) and
+reconstructions."""
+
+from __future__ import annotations
+
+import colorsys
+import io
+
+import numpy as np
+from PIL import Image
+
+CAMVID_COLOURS = {
+    "sky": (128, 128, 128), "building": (128, 0, 0), "pole": (192, 192, 128),
+    "road": (128, 64, 128), "pavement": (60, 40, 222), "tree": (128, 128, 0),
+    "sign_symbol": (192, 128, 128), "fence": (64, 64, 128), "car": (64, 0, 128),
+    "pedestrian": (64, 64, 0), "bicyclist": (0, 128, 192),
+}
+"""The colours CamVid's own label images use, so operators see the familiar picture."""
+GOLDEN_RATIO = 0.618033988749895
+PNG_LEVEL = 3
+"""zlib level: masks and reconstructions compress well at low levels, and the CPU time is
+better spent segmenting and decoding."""
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """uint8 H×W (class indices: greyscale) or H×W×3 (RGB) → PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_LEVEL)
+    return buffer.getvalue()
+
+
+def decode_mask(mask_png: bytes) -> np.ndarray:
+    """A stored mask PNG → uint8 H×W class indices."""
+    with Image.open(io.BytesIO(mask_png)) as image:
+        return np.asarray(image, dtype=np.uint8)
+
+
+def colourise(mask_png: bytes, class_names: tuple[str, ...]) -> bytes:
+    """A stored mask → the same indices as a palette PNG, each class in its colour."""
+    labels = decode_mask(mask_png)
+    image = Image.frombytes("P", (labels.shape[1], labels.shape[0]), labels.tobytes())
+    flat = [channel for name in class_names for channel in colour(name)]
+    image.putpalette(flat + [0] * (768 - len(flat)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
+    return buffer.getvalue()
+
+
+def colour(name: str) -> tuple[int, int, int]:
+    """CamVid's colour for its classes; any other class a stable hue derived from its name."""
+    if name in CAMVID_COLOURS:
+        return CAMVID_COLOURS[name]
+    hue = (sum(name.encode()) * GOLDEN_RATIO) % 1.0
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.65, 0.9)
+    return round(255 * red), round(255 * green), round(255 * blue)
+
+
+def class_shares(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, float]:
+    """Fraction of the frame's pixels in each class (every class listed; they sum to 1)."""
+    counts = np.bincount(labels.reshape(-1), minlength=len(class_names))
+    return {name: round(int(counts[index]) / labels.size, 6)
+            for index, name in enumerate(class_names)}

@@ -1,0 +1,48 @@
+"""The FastAPI application: settings in, routers mounted, runtime opened by the lifespan.
+
+The lifespan opens the database and blob store before the first request and loads the models
+once, on a thread, so /healthz answers at once and /readyz turns 200 when loading is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cloud_service.api.routes import frames, health
+from cloud_service.core.config import Settings
+from cloud_service.runtime import Runtime
+
+DESCRIPTION = """\
+LatentLink's cloud side. Vehicles upload frames as learned compressed latents (msgpack frame
+containers); the service Huffman-decodes them, stores them durably, segments them in the
+compressed domain, and shows operators net_D reconstructions.
+
+Authentication: `Authorization: Bearer <token>`, a vehicle's token (upload and read its own
+frames) or the admin token (read every frame).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app for ``settings`` (default: read from the environment)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await asyncio.to_thread(Runtime.open, settings)
+        app.state.runtime = runtime
+        loading = asyncio.create_task(asyncio.to_thread(runtime.load_models))
+        try:
+            yield
+        finally:
+            await loading
+            await asyncio.to_thread(runtime.close)
+
+    app = FastAPI(title="LatentLink cloud service", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.include_router(frames.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,73 @@
+"""What a running service holds: database, writer, blob store, metrics, models and worker.
+
+Built by the app's lifespan. The database side opens at once (so /healthz answers and the
+tables exist); the models load on a thread afterwards, and until they have, /readyz says 503 and
+uploads are refused with 503, so a load balancer sends nothing to a replica that cannot decode.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud_service.core.config import Settings
+from cloud_service.core.metrics import Metrics
+from cloud_service.db.session import create_tables, make_engine, make_sessions
+from cloud_service.db.writer import GroupWriter
+from cloud_service.ml import Models, load_models
+from cloud_service.storage import BlobStore, make_blob_store
+from cloud_service.worker import SegmentationWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The service's long-lived parts; one per process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    writer: GroupWriter
+    blobs: BlobStore
+    metrics: Metrics = field(default_factory=Metrics)
+    models: Models | None = None
+    worker: SegmentationWorker | None = None
+    load_error: str | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """Connect the database (creating tables) and the blob store."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        create_tables(engine)
+        sessions = make_sessions(engine)
+        return cls(settings, engine, sessions, GroupWriter(sessions), make_blob_store(settings))
+
+    def load_models(self) -> None:
+        """Load the models and start the worker; a failure is kept for /readyz and /healthz."""
+        try:
+            models = load_models(self.settings)
+        except Exception as error:  # reported by the health endpoints instead of killing the app
+            log.exception("loading models failed")
+            self.load_error = f"loading models failed: {error}"
+            return
+        if self.settings.segmentation:
+            self.worker = SegmentationWorker(models.segmenter, self.settings, self.sessions,
+                                             self.writer, self.blobs, self.metrics)
+            self.worker.start()
+        self.metrics.device.labels(str(models.device), models.segmenter.name).set(1)
+        self.metrics.models_ready.set(1)
+        self.models = models
+        log.info("models loaded on %s: codecs %s, segmenter %s", models.device,
+                 ", ".join(models.codecs), models.segmenter.name)
+
+    def close(self) -> None:
+        """Stop the worker, flush the writer, release connections."""
+        if self.worker is not None:
+            self.worker.close()
+        self.writer.close()
+        self.engine.dispose()

@@ -1,0 +1,231 @@
+"""The segmentation worker: compressed-domain segmentation off the request path, micro-batched.
+
+Ingest commits a frame as ``pending`` and offers its decoded latent to this worker's bounded
+in-memory queue. The worker's thread takes up to B frames, or whatever arrived within T ms of
+the first, claims them in the database (``pending``, or ``running`` past the lease, becomes
+``running``: two replicas never both segment a frame unless one's lease ran out), runs the
+segmenter on int2float(latent) batched by shape, and stores masks and per-class shares.
+
+Frames that never reached a queue (it was full, or the process died) stay ``pending`` in the
+database; an idle worker sweeps them up, from any replica, so no frame waits forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from latentlink.codec import container
+from latentlink.codec.quantize import int2float
+from latentlink.models.segmenter import predict_labels
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud_service import images
+from cloud_service.core.config import Settings
+from cloud_service.core.metrics import Metrics
+from cloud_service.db.models import FrameRecord, SegStatus
+from cloud_service.db.writer import GroupWriter
+from cloud_service.ml import Segmenter
+from cloud_service.storage import BlobStore, mask_key
+
+log = logging.getLogger(__name__)
+
+OVERFLOW_RECHECK_S = 0.1
+"""After the queue overflowed, how soon an empty queue triggers a sweep for the frames it missed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A stored frame and its decoded latent."""
+
+    frame_id: int
+    frame: container.Frame
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What segmenting one frame produced, ready to be written to its row."""
+
+    frame_id: int
+    status: SegStatus
+    error: str | None = None
+    shares: dict[str, float] | None = None
+    mask: str | None = None
+
+
+class SegmentationWorker:
+    """One thread that segments micro-batches of frames on the model's device."""
+
+    def __init__(self, segmenter: Segmenter, settings: Settings, sessions: sessionmaker[Session],
+                 writer: GroupWriter, blobs: BlobStore, metrics: Metrics) -> None:
+        self.segmenter = segmenter
+        self.settings = settings
+        self._sessions = sessions
+        self._writer = writer
+        self._blobs = blobs
+        self._metrics = metrics
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
+        self._overflowed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="segmenter", daemon=True)
+        metrics.watch_queue(self._queue.qsize)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop after the current batch; queued frames stay ``pending`` for the next sweep."""
+        self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue means the thread is not waiting
+            self._queue.put_nowait(None)
+        self._thread.join()
+
+    def offer(self, job: Job) -> bool:
+        """Queue a freshly stored frame; False when the queue is full (a sweep will find it)."""
+        with self._lock:
+            if job.frame_id in self._queued:
+                return True
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                self._overflowed.set()
+                return False
+            self._queued.add(job.frame_id)
+        return True
+
+    def _run(self) -> None:
+        self._sweep()
+        while not self._stop.is_set():
+            batch = self._collect()
+            if batch:
+                self._process(batch)
+            elif not self._stop.is_set():
+                self._sweep()
+
+    def _collect(self) -> list[Job]:
+        """Up to B jobs, waiting at most T after the first; empty when idle or stopping."""
+        overflowed = self._overflowed.is_set()
+        timeout = OVERFLOW_RECHECK_S if overflowed else self.settings.sweep_interval_s
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        batch = [] if first is None else [first]
+        deadline = time.monotonic() + self.settings.batch_timeout_ms / 1000
+        while batch and len(batch) < self.settings.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                job = self._queue.get(timeout=remaining) if remaining > 0 \
+                    else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                break
+            batch.append(job)
+        return batch
+
+    def _sweep(self) -> None:
+        """Queue frames left pending (or abandoned mid-run) by this or any other replica."""
+        self._overflowed.clear()
+        room = self._queue.maxsize - self._queue.qsize()
+        with self._sessions() as session:
+            rows = session.execute(
+                select(FrameRecord.id, FrameRecord.blob_key)
+                .where(self._claimable())
+                .order_by(FrameRecord.id).limit(room)
+            ).all()
+        for frame_id, blob_key in rows:
+            if self._stop.is_set():
+                return
+            try:
+                frame = container.unpack(self._blobs.get(blob_key), self.settings.container_limits)
+            except (KeyError, container.ContainerError) as error:
+                self._write([Outcome(frame_id, SegStatus.FAILED, f"stored container: {error}")])
+                continue
+            if not self.offer(Job(frame_id, frame)):
+                return
+
+    def _claimable(self) -> ColumnElement[bool]:
+        """Rows a worker may take: pending, or running with an expired lease."""
+        stale = time.time() - self.settings.segmentation_lease_s
+        return or_(FrameRecord.seg_status == SegStatus.PENDING,
+                   (FrameRecord.seg_status == SegStatus.RUNNING)
+                   & (FrameRecord.seg_claimed_at < stale))
+
+    def _claim(self, ids: list[int]) -> set[int]:
+        """Mark ``ids`` running, atomically; returns those this worker now owns."""
+        def claim(session: Session) -> set[int]:
+            result = session.execute(
+                update(FrameRecord).where(FrameRecord.id.in_(ids), self._claimable())
+                .values(seg_status=SegStatus.RUNNING, seg_claimed_at=time.time())
+                .returning(FrameRecord.id))
+            return set(result.scalars())
+        return self._writer.run(claim)
+
+    def _process(self, batch: list[Job]) -> None:
+        started = time.perf_counter()
+        with self._lock:
+            self._queued.difference_update(job.frame_id for job in batch)
+        owned = self._claim(sorted({job.frame_id for job in batch}))
+        groups: dict[tuple, list[Job]] = defaultdict(list)
+        outcomes: list[Outcome] = []
+        for job in batch:
+            if job.frame_id not in owned:
+                continue
+            owned.discard(job.frame_id)
+            reason = self.segmenter.refusal(job.frame.header)
+            if reason is not None:
+                outcomes.append(Outcome(job.frame_id, SegStatus.SKIPPED, reason))
+                continue
+            header = job.frame.header
+            groups[(header.shape, header.size)].append(job)
+        for jobs in groups.values():
+            outcomes.extend(self._segment(jobs))
+        self._write(outcomes)
+        self._metrics.segment_seconds.observe(time.perf_counter() - started)
+        self._metrics.segment_batch_frames.observe(len(batch))
+
+    def _segment(self, jobs: list[Job]) -> list[Outcome]:
+        """Run the segmenter on frames of one shape; store each mask."""
+        model, names = self.segmenter.model, self.segmenter.class_names
+        try:
+            latents = np.stack([int2float(job.frame.quantized) for job in jobs])
+            x = torch.from_numpy(latents).to(next(model.parameters()).device)
+            labels = predict_labels(model, x, jobs[0].frame.header.size)
+            labels = labels.to(torch.uint8).cpu().numpy()
+            outcomes = []
+            for job, mask in zip(jobs, labels, strict=True):
+                key = mask_key(job.frame_id)
+                self._blobs.put(key, images.encode_png(mask))
+                outcomes.append(Outcome(job.frame_id, SegStatus.DONE,
+                                        shares=images.class_shares(mask, names), mask=key))
+        except Exception as error:  # a failed batch must not stop the worker; recorded per frame
+            log.exception("segmenting %d frames failed", len(jobs))
+            reason = f"{type(error).__name__}: {error}"[:500]
+            return [Outcome(job.frame_id, SegStatus.FAILED, reason) for job in jobs]
+        return outcomes
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        name = self.segmenter.name
+
+        def store(session: Session) -> None:
+            for outcome in outcomes:
+                session.execute(
+                    update(FrameRecord).where(FrameRecord.id == outcome.frame_id)
+                    .values(seg_status=outcome.status, seg_error=outcome.error,
+                            class_shares=outcome.shares, mask_key=outcome.mask, segmenter=name))
+        self._writer.run(store)
+        for outcome in outcomes:
+            self._metrics.frames_segmented.labels(outcome.status.value).inc()

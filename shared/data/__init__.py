@@ -1,0 +1,1 @@
+"""Data sets (CamVid, Cityscapes, plain folders, synthetic scenes) and patch sampling."""

@@ -1,0 +1,247 @@
+"""Training net_C and net_D: the paper's recipe, plus an optional rate term.
+
+Paper recipe (defaults): Adam, lr 1e-2, StepLR (step 10 epochs, γ 0.75), 100 epochs of 256×256
+random patches, MSE. An *epoch* is ``patches_per_image`` random patches from every training frame.
+
+Beyond the paper: ``rate_lambda`` > 0 adds λ · (estimated bits per pixel of the quantised latent)
+to the loss (:func:`soft_entropy_bits`), which makes net_C produce latents that Huffman codes
+compactly. λ = 0 is the paper's recipe. Quantisation to n bits is simulated in every step either
+way (straight-through rounding), so net_D learns the values it will actually receive.
+
+Runs on the GPU when there is one, on the CPU otherwise, through the same code; ``bf16`` autocast
+and channels-last memory make CPU training ~4× faster on cores with AVX-512 BF16 (measured in
+docs/weights.md). Checkpoints every epoch (``last.pt``) and at the best validation score
+(``best.pt``), so a run killed at the end of a session resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from latentlink.codec.quantize import float2int
+from latentlink.data.datasets import list_samples, load_images
+from latentlink.models.compressor import Codec, CodecConfig
+from latentlink.models.quantization import bits_per_pixel, psnr_from_mse, soft_entropy_bits
+from latentlink.models.weights import codec_id, save_codec
+from latentlink.codec.frames import pad_to_multiple
+from latentlink.training.patches import epoch_batches, to_tensor
+
+
+@dataclass
+class CodecTrainConfig:
+    """Every knob of a codec training run (stored in checkpoints and provenance)."""
+
+    dataset: str = "camvid"
+    data_root: str = ""
+    split: str = "train"
+    val_split: str = "val"
+    depth: int = 2
+    bits: int = 8
+    stem: str = "paper"
+    latent_clamp: bool = True
+    epochs: int = 100
+    lr: float = 1e-2
+    lr_step: int = 10
+    lr_gamma: float = 0.75
+    warmup_steps: int = 0
+    grad_clip: float = 0.0
+    batch_size: int = 8
+    patch_size: int = 256
+    patches_per_image: int = 1
+    rate_lambda: float = 0.0
+    bf16: bool = False
+    val_frames: int = 0
+    """Validate on the first N frames of the validation split (0 = all)."""
+    seed: int = 0
+    out_dir: str = "runs/codec"
+    threads: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def learning_rate(config: CodecTrainConfig, epoch: int, step: int) -> float:
+    """StepLR decay per epoch, times a linear warm-up over the first ``warmup_steps`` steps."""
+    decay = config.lr_gamma ** (epoch // max(config.lr_step, 1))
+    warmup = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    return config.lr * decay * warmup
+
+
+@torch.no_grad()
+def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -> dict[str, float]:
+    """Full-frame PSNR and order-0 entropy of the real n-bit codes (the Huffman bound).
+
+    Frames are padded to a multiple of 2^(d+1) and cropped back, as in evaluation; the latent is
+    quantised with the numpy float2int the edge uses, so this is the shipped bitstream's rate
+    (bar the Huffman overhead of a few percent and the container header).
+    """
+    codec.eval()
+    mse_sum, bits_sum, pixels = 0.0, 0.0, 0
+    for frame in frames:
+        height, width = frame.shape[:2]
+        x = to_tensor(pad_to_multiple(frame, codec.config.downsampling)).to(device)
+        out = codec(x)
+        x_hat = out["x_hat"][..., :height, :width].mul(255).round().div(255)
+        mse_sum += float(((x_hat - x[..., :height, :width]) ** 2).mean())
+        codes = float2int(out["latent"].float().cpu().numpy(), codec.config.bits).codes
+        counts = np.bincount(codes.ravel())
+        probs = counts[counts > 0] / codes.size
+        bits_sum += float(-(counts[counts > 0] * np.log2(probs)).sum())
+        pixels += height * width
+    codec.train()
+    mse = mse_sum / len(frames)
+    bpp = bits_sum / pixels
+    return {"psnr": psnr_from_mse(mse), "mse": mse, "bpp": bpp,
+            "cf_entropy": 24.0 / bpp if bpp > 0 else math.inf}
+
+
+def score(metrics: dict[str, float], rate_lambda: float) -> float:
+    """Lower is better: MSE alone for the paper's recipe, the RD cost when a rate term is on."""
+    return metrics["mse"] + rate_lambda * metrics["bpp"]
+
+
+class CodecTrainer:
+    """Owns model, optimiser, data and checkpoints of one training run."""
+
+    def __init__(self, config: CodecTrainConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.log = log
+        self.out_dir = Path(config.out_dir)
+        self.device = pick_device()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.codec = Codec(CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp))
+        self.codec.to(self.device, memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.codec.parameters(), lr=config.lr)
+        self.epoch, self.step, self.best = 0, 0, math.inf
+        self.wall_seconds = 0.0
+        self.train_frames = load_images(list_samples(config.dataset, config.data_root, config.split))
+        val = list_samples(config.dataset, config.data_root, config.val_split)
+        self.val_frames = load_images(val[: config.val_frames] if config.val_frames else val)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "config": asdict(self.config),
+            "model": self.codec.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch, "step": self.step, "best": self.best,
+            "wall_seconds": self.wall_seconds,
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save_checkpoint(self, name: str) -> Path:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / name
+        tmp = path.with_suffix(".tmp")
+        torch.save(self._state(), tmp)
+        tmp.replace(path)
+        return path
+
+    def resume(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.codec.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
+        self.wall_seconds = state.get("wall_seconds", 0.0)
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.log(f"resumed from {path} at epoch {self.epoch}, step {self.step}")
+
+    # -- training ----------------------------------------------------------------------------
+    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
+        config = self.config
+        batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(config, self.epoch, self.step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            out = self.codec(batch)
+        mse = torch.mean((out["x_hat"].float() - batch) ** 2)
+        rate = bits_per_pixel(soft_entropy_bits(out["codes"], config.bits),
+                              batch.shape[-2], batch.shape[-1]).mean()
+        loss = mse + config.rate_lambda * rate if config.rate_lambda else mse
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.codec.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return {"loss": loss.item(), "psnr": psnr_from_mse(mse.item()), "bpp": rate.item()}
+
+    def run(self, show_progress: bool = True) -> dict[str, float]:
+        """Train until ``config.epochs``; returns the last validation metrics."""
+        config = self.config
+        metrics: dict[str, float] = {}
+        history = self.out_dir / "history.jsonl"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        while self.epoch < config.epochs:
+            started = time.perf_counter()
+            batches = epoch_batches(self.train_frames, config.patch_size, config.batch_size,
+                                    config.patches_per_image, self.rng)
+            total = math.ceil(len(self.train_frames) * config.patches_per_image / config.batch_size)
+            bar = tqdm(batches, total=total, disable=not show_progress, leave=False,
+                       desc=f"epoch {self.epoch + 1}/{config.epochs}")
+            running: list[dict[str, float]] = []
+            for batch in bar:
+                step_metrics = self.train_step(batch)
+                if not math.isfinite(step_metrics["loss"]):
+                    raise FloatingPointError(
+                        f"loss became {step_metrics['loss']} at step {self.step}; lower --lr, "
+                        "add --warmup-steps or --grad-clip"
+                    )
+                running.append(step_metrics)
+                bar.set_postfix(loss=f"{step_metrics['loss']:.4g}",
+                                psnr=f"{step_metrics['psnr']:.2f}", bpp=f"{step_metrics['bpp']:.3f}")
+            self.epoch += 1
+            metrics = validate(self.codec, self.val_frames, self.device)
+            self.wall_seconds += time.perf_counter() - started
+            train_psnr = float(np.mean([m["psnr"] for m in running]))
+            record = {"epoch": self.epoch, "step": self.step, "train_psnr": train_psnr,
+                      "wall_seconds": round(self.wall_seconds, 1),
+                      **{f"val_{k}": v for k, v in metrics.items()}}
+            with history.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            current = score(metrics, config.rate_lambda)
+            if current < self.best:
+                self.best = current
+                self.save_checkpoint("best.pt")
+            self.save_checkpoint("last.pt")
+            self.log(f"epoch {self.epoch}: train PSNR {train_psnr:.2f} dB | val PSNR "
+                     f"{metrics['psnr']:.2f} dB, {metrics['bpp']:.3f} bpp, CF≈"
+                     f"{metrics['cf_entropy']:.1f}")
+        return metrics
+
+    def export_best(self, path: Path) -> Path:
+        """Write the best checkpoint's weights as a shippable file with provenance."""
+        best = self.out_dir / "best.pt"
+        state = torch.load(best if best.exists() else self.out_dir / "last.pt",
+                           map_location="cpu", weights_only=False)
+        codec = Codec(self.codec.config)
+        codec.load_state_dict(state["model"])
+        history = self.out_dir / "history.jsonl"
+        records = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+        best_record = min(records, key=lambda r: r["val_mse"] + self.config.rate_lambda * r["val_bpp"],
+                          default={})
+        save_codec(codec, path, provenance={
+            "trained_with": asdict(self.config),
+            "epochs_run": state["epoch"], "steps_run": state["step"],
+            "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
+            "device": str(self.device),
+            "selected": best_record,
+            "codec_id": codec_id(codec),
+        })
+        return path

@@ -1,0 +1,57 @@
+"""RD plots render to a PNG of the documented size; the Markdown table is complete and sorted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from latentlink.evaluation.plots import DPI, FIGSIZE_INCHES, plot_rd, rd_table_markdown
+from PIL import Image
+
+POINTS = [
+    {"d": 2, "n": 6, "cf": 30.5, "psnr": 29.1, "ssim": 0.871, "bits_per_symbol": 4.21},
+    {"d": 1, "n": 8, "cf": 12.0, "psnr": 33.0, "ssim": 0.940, "bits_per_symbol": 6.02},
+    {"d": 2, "n": 4, "cf": 52.3, "psnr": 27.0, "ssim": 0.820, "bits_per_symbol": 2.75},
+    {"d": 1, "n": 5, "cf": 20.7, "psnr": 31.2, "ssim": 0.905, "bits_per_symbol": 3.88},
+]
+CLASSICAL = {
+    "jpeg": [{"cf": 16.0, "psnr": 35.4, "ssim": 0.949}, {"cf": 66.0, "psnr": 27.7, "ssim": 0.823}],
+    "avif": [{"cf": 66.0, "psnr": 30.4, "ssim": 0.882}, {"cf": 16.0, "psnr": 38.9, "ssim": 0.972}],
+}
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim"])
+def test_plot_rd_writes_png_of_expected_size(tmp_path: Path, metric: str) -> None:
+    path = plot_rd(POINTS, metric, tmp_path / "figs" / f"{metric}.png", CLASSICAL, title="RD")
+    assert path.stat().st_size > 0
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size == (round(FIGSIZE_INCHES[0] * DPI), round(FIGSIZE_INCHES[1] * DPI))
+
+
+def test_plot_rd_without_classical_curves(tmp_path: Path) -> None:
+    assert plot_rd(POINTS, "psnr", tmp_path / "learned.png").stat().st_size > 0
+
+
+def test_plot_rd_rejects_unknown_metric(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="psnr, ssim"):
+        plot_rd(POINTS, "lpips", tmp_path / "x.png")
+
+
+def table_rows(table: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+
+
+def test_markdown_table_has_one_sorted_row_per_point() -> None:
+    header, separator, *rows = table_rows(rd_table_markdown(POINTS))
+    assert header == ["d", "n", "CF", "PSNR (dB)", "SSIM", "bits/symbol"]
+    assert all(cell.endswith("---:") for cell in separator)
+    assert [(row[0], row[1]) for row in rows] == [("1", "5"), ("1", "8"), ("2", "4"), ("2", "6")]
+    assert rows[0] == ["1", "5", "20.7", "31.20", "0.9050", "3.880"]
+
+
+def test_markdown_table_omits_bits_column_when_absent() -> None:
+    points = [{k: v for k, v in p.items() if k != "bits_per_symbol"} for p in POINTS]
+    header, _, *rows = table_rows(rd_table_markdown(points))
+    assert header == ["d", "n", "CF", "PSNR (dB)", "SSIM"]
+    assert len(rows) == len(POINTS)

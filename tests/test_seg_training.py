@@ -1,0 +1,266 @@
+"""Segmenter training: latent cache, crops, loss, a few real steps, checkpoints and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from latentlink.cli import main
+from latentlink.codec import container
+from latentlink.codec.quantize import float2int
+from latentlink.data.datasets import CAMVID_CLASSES, load_label, load_rgb
+from latentlink.models.compressor import Codec, CodecConfig
+from latentlink.models.inference import TorchCodec
+from latentlink.models.segmenter_weights import load_segmenter
+from latentlink.seg_cli import seg
+from latentlink.training import latent_cache
+from latentlink.training.latent_cache import (
+    LatentCacheError,
+    cache_path,
+    cached_latents,
+    load_latents,
+    save_latents,
+)
+from latentlink.training.seg_trainer import (
+    SegTrainConfig,
+    SegTrainer,
+    load_split,
+    poly_lr,
+    segmentation_loss,
+)
+
+IGNORE = len(CAMVID_CLASSES)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_codec(depth: int = 2, seed: int = 0) -> TorchCodec:
+    torch.manual_seed(seed)
+    return TorchCodec(Codec(CodecConfig(depth=depth)))
+
+
+# -- latent cache ------------------------------------------------------------------------------
+def test_cache_holds_what_the_container_carries(synthetic_camvid, tmp_path):
+    runner = random_codec()
+    frames = cached_latents(runner, "camvid", synthetic_camvid, "val", tmp_path,
+                            show_progress=False)
+    path = cache_path(tmp_path, runner.codec_id, 8, "camvid", "val")
+    assert path == tmp_path / runner.codec_id / "n8" / "camvid-val.npz" and path.is_file()
+    image = load_rgb(synthetic_camvid / "val" / "frame_000.png")
+    meta = container.CaptureMeta(vehicle="car", frame="f", ts=0.0)
+    shipped = container.unpack(runner.encode(image, meta))
+    cached = frames[0].quantized
+    assert frames[0].name == "frame_000" and frames[0].size == (64, 96)
+    np.testing.assert_array_equal(cached.codes, shipped.quantized.codes)
+    assert (cached.low, cached.high) == (shipped.header.lo, shipped.header.hi)
+    assert frames[0].latent().dtype == np.float32
+
+
+def test_cache_is_reused_and_checked(synthetic_camvid, tmp_path, monkeypatch):
+    runner = random_codec()
+    first = cached_latents(runner, "camvid", synthetic_camvid, "val", tmp_path, show_progress=False)
+
+    def fail(*_args, **_kwargs):
+        raise AssertionError("net_C ran again although the cache was valid")
+
+    monkeypatch.setattr(latent_cache, "encode_frames", fail)
+    again = cached_latents(runner, "camvid", synthetic_camvid, "val", tmp_path,
+                           show_progress=False)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.quantized.codes, b.quantized.codes)
+        assert (a.name, a.size, a.quantized.low) == (b.name, b.size, b.quantized.low)
+    path = cache_path(tmp_path, runner.codec_id, 8, "camvid", "val")
+    with pytest.raises(LatentCacheError, match="not of codec"):
+        load_latents(path, "0" * 16, 8)
+    with pytest.raises(LatentCacheError, match="n=6"):
+        load_latents(path, runner.codec_id, 6)
+
+
+def test_cache_is_rebuilt_when_the_frames_change(synthetic_camvid, tmp_path):
+    runner = random_codec()
+    frames = cached_latents(runner, "camvid", synthetic_camvid, "val", tmp_path,
+                            show_progress=False)
+    path = cache_path(tmp_path, runner.codec_id, 8, "camvid", "val")
+    save_latents(path, frames[:1], runner.codec_id)       # a stale cache with one frame
+    rebuilt = cached_latents(runner, "camvid", synthetic_camvid, "val", tmp_path,
+                             show_progress=False)
+    assert [f.name for f in rebuilt] == ["frame_000", "frame_001"]
+
+
+def test_mirrored_latents_are_net_c_of_the_flipped_frame(synthetic_camvid, tmp_path):
+    runner = random_codec(depth=1)
+    mirrored = cached_latents(runner, "camvid", synthetic_camvid, "val", tmp_path, mirrored=True,
+                              show_progress=False)
+    image = load_rgb(synthetic_camvid / "val" / "frame_001.png")
+    expected = float2int(runner.compress(np.ascontiguousarray(image[:, ::-1])), 8)
+    np.testing.assert_array_equal(mirrored[1].quantized.codes, expected.codes)
+
+
+# -- data, loss, schedule ----------------------------------------------------------------------
+def test_latent_and_label_crops_stay_aligned(synthetic_camvid, tmp_path):
+    runner = random_codec(depth=2)
+    data = load_split("latent", "camvid", synthetic_camvid, "val", runner=runner,
+                      cache_dir=tmp_path, show_progress=False)
+    rng = np.random.default_rng(0)
+    inputs, labels = data.batch([0, 1], 32, rng)
+    assert tuple(inputs.shape) == (2, 16, 4, 4) and tuple(labels.shape) == (2, 32, 32)
+    # A crop larger than the frame is the whole frame: latent and label as stored.
+    inputs, labels = data.batch([1], 1000, rng)
+    np.testing.assert_allclose(inputs[0].numpy(), data.frames[1].data.latent())
+    label = load_label(synthetic_camvid / "valannot" / "frame_001.png", "camvid")
+    np.testing.assert_array_equal(labels[0].numpy(), label)
+
+
+def test_image_crops_include_flips(synthetic_camvid):
+    data = load_split("image", "camvid", synthetic_camvid, "val", mirrored=True)
+    assert data.stride == 1 and data.mirrored is not None
+    np.testing.assert_array_equal(data.mirrored[0].data, data.frames[0].data[:, ::-1])
+    np.testing.assert_array_equal(data.mirrored[0].label, data.frames[0].label[:, ::-1])
+    inputs, labels = data.batch([0, 1, 0], 40, np.random.default_rng(1))
+    assert tuple(inputs.shape) == (3, 3, 40, 40) and tuple(labels.shape) == (3, 40, 40)
+
+
+def test_loss_ignores_void_and_survives_all_void_crops():
+    logits = torch.randn(2, 11, 4, 4, requires_grad=True)
+    target = torch.full((2, 16, 16), IGNORE)
+    loss = segmentation_loss(logits, target, IGNORE)
+    assert loss.item() == 0.0
+    loss.backward()
+    target[0, :8] = 3
+    plain = segmentation_loss(logits, target, IGNORE)
+    assert torch.isfinite(plain) and plain > 0
+    everything = segmentation_loss(logits, target, IGNORE, ohem_threshold=0.0,
+                                   ohem_min_kept=10**6)
+    assert everything.item() == pytest.approx(plain.item())
+    hard = segmentation_loss(logits, target, IGNORE, ohem_threshold=0.0, ohem_min_kept=10)
+    assert hard.item() >= plain.item()
+
+
+def test_poly_schedule():
+    config = SegTrainConfig(lr=0.01, iterations=100)
+    assert poly_lr(config, 0) == pytest.approx(0.01)
+    assert poly_lr(config, 50) == pytest.approx(0.01 * 0.5**0.9)
+
+
+# -- training ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("input_name", ["latent", "image"])
+def test_a_few_steps_lower_the_loss(synthetic_camvid, tmp_path, input_name):
+    config = SegTrainConfig(input=input_name, data_root=str(synthetic_camvid), val_frames=1,
+                            lr=0.02, iterations=1000, out_dir=str(tmp_path / "run"),
+                            cache_dir=str(tmp_path / "cache"))
+    runner = random_codec() if input_name == "latent" else None
+    trainer = SegTrainer(config, runner, log=lambda _: None, show_progress=False)
+    batch = trainer.train_data.batch(range(4), 64, np.random.default_rng(0))
+    losses = [trainer.train_step(*batch) for _ in range(12)]
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_run_checkpoints_resumes_and_exports(synthetic_camvid, tmp_path):
+    runner = random_codec()
+    options = {"data_root": str(synthetic_camvid), "batch_size": 2, "crop_size": 32,
+               "val_every": 2, "out_dir": str(tmp_path / "run"),
+               "cache_dir": str(tmp_path / "cache")}
+    trainer = SegTrainer(SegTrainConfig(iterations=2, **options), runner, log=lambda _: None,
+                         show_progress=False)
+    trainer.run(show_progress=False)
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+    longer = SegTrainer(SegTrainConfig(iterations=4, **options), runner, log=lambda _: None,
+                        show_progress=False)
+    longer.resume(tmp_path / "run" / "last.pt")
+    assert longer.iteration == 2
+    longer.run(show_progress=False)
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").open()]
+    assert [r["iteration"] for r in history] == [2, 4]
+    longer.export_best(tmp_path / "seg.pt")
+    _, config, meta = load_segmenter(tmp_path / "seg.pt")
+    assert config.input_kind == "latent" and meta["codec_id"] == runner.codec_id
+    assert meta["class_names"] == CAMVID_CLASSES and meta["provenance"]["iterations_run"] in (2, 4)
+    other = SegTrainer(SegTrainConfig(iterations=4, **options), random_codec(seed=1),
+                       log=lambda _: None, show_progress=False)
+    with pytest.raises(ValueError, match="trained with codec"):
+        other.resume(tmp_path / "run" / "last.pt")
+
+
+# -- command line ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def codec_file(synthetic_camvid, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg-cli")
+    result = CliRunner().invoke(main, [
+        "train-codec", "--data-root", str(synthetic_camvid), "--depth", "2", "--epochs", "1",
+        "--lr", "1e-3", "--batch-size", "4", "--patch-size", "32", "--threads", "1", "--quiet",
+        "--out-dir", str(out / "codec-run"), "--export", str(out / "codec.pt"),
+    ])
+    assert result.exit_code == 0, result.output
+    return out / "codec.pt"
+
+
+def train_args(root, tmp_path, input_name, codec):
+    return ["train-seg", "--input", input_name, "--data-root", str(root), "--codec-weights",
+            str(codec), "--iterations", "2", "--val-every", "2", "--batch-size", "2",
+            "--crop-size", "32", "--jpeg-cf", "10", "--threads", "1", "--quiet",
+            "--out-dir", str(tmp_path / f"run-{input_name}"), "--cache-dir", str(tmp_path / "c"),
+            "--export", str(tmp_path / f"seg-{input_name}.pt")]
+
+
+def eval_args(root, tmp_path, input_name, codec, *extra):
+    return ["eval-seg", "--weights", str(tmp_path / f"seg-{input_name}.pt"), "--input",
+            input_name, "--data-root", str(root), "--codec-weights", str(codec), "--jpeg-cf",
+            "10", "--cache-dir", str(tmp_path / "c"), *extra]
+
+
+@pytest.mark.parametrize("input_name", ["latent", "decoded", "jpeg"])
+def test_cli_train_then_eval(synthetic_camvid, codec_file, tmp_path, input_name):
+    result = CliRunner().invoke(seg, train_args(synthetic_camvid, tmp_path, input_name,
+                                                codec_file))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(seg, eval_args(synthetic_camvid, tmp_path, input_name, codec_file,
+                                               "--json", str(out)))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    assert summary["frames"] == 2 and 0 <= summary["dice"] <= 1 and 0 <= summary["miou"] <= 1
+    assert set(summary["per_class"]) == set(CAMVID_CLASSES)
+
+
+def test_cli_refuses_another_codec_and_the_wrong_input(synthetic_camvid, codec_file, tmp_path):
+    result = CliRunner().invoke(seg, train_args(synthetic_camvid, tmp_path, "latent", codec_file))
+    assert result.exit_code == 0, result.output
+    _, _, meta = load_segmenter(tmp_path / "seg-latent.pt")
+    # The same net_C at another n is another codec id: its latents are refused.
+    result = CliRunner().invoke(seg, eval_args(synthetic_camvid, tmp_path, "latent", codec_file,
+                                               "--bits", "6"))
+    assert result.exit_code == 2 and meta["codec_id"] in result.output
+    assert "trained on latents of codec" in result.output
+    weights = eval_args(synthetic_camvid, tmp_path, "latent", codec_file)[:4]
+    result = CliRunner().invoke(seg, [*weights, "image", "--data-root", str(synthetic_camvid)])
+    assert result.exit_code == 2 and "needs a segmenter of images" in result.output
+
+
+def test_cli_default_weights_and_existing_runs(synthetic_camvid, tmp_path):
+    result = CliRunner().invoke(seg, ["eval-seg", "--data-root", str(synthetic_camvid)])
+    if result.exit_code != 0:
+        assert result.exit_code == 2 and "not been trained" in result.output
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"")
+    result = CliRunner().invoke(seg, ["train-seg", "--input", "image", "--data-root",
+                                      str(synthetic_camvid), "--out-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_cli_model_stats(tmp_path):
+    out = tmp_path / "stats.json"
+    result = CliRunner().invoke(seg, ["model-stats", "--height", "37", "--width", "53", "--depth",
+                                      "3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    parts = {row["part"]: row for row in report["parts"]}
+    assert parts["net_C"]["params"] > 0 and parts["net_seg,D'"]["macs"] > 0
+    assert parts["net_seg,D"]["macs"] + parts["net_seg,E"]["macs"] > parts["net_seg,D"]["macs"]
+    assert "proposed (latent)" in result.output

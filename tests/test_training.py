@@ -1,0 +1,73 @@
+"""A tiny train → export → eval on synthetic frames (seconds on one core)."""
+
+import json
+
+import pytest
+import torch
+
+from latentlink.evaluation.codec_eval import evaluate
+from latentlink.models.inference import TorchCodec
+from latentlink.models.weights import WeightsError, load_codec, resolve_weights
+from latentlink.training.codec_trainer import CodecTrainConfig, CodecTrainer, learning_rate
+
+
+def tiny_config(root, out_dir, **overrides) -> CodecTrainConfig:
+    base = dict(dataset="camvid", data_root=str(root), depth=1, epochs=3, lr=2e-3, batch_size=4,
+                patch_size=32, patches_per_image=4, warmup_steps=5, grad_clip=1.0,
+                out_dir=str(out_dir), threads=1)
+    return CodecTrainConfig(**{**base, **overrides})
+
+
+def test_training_improves_and_resumes(synthetic_camvid, tmp_path):
+    trainer = CodecTrainer(tiny_config(synthetic_camvid, tmp_path), log=lambda _: None)
+    trainer.run(show_progress=False)
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["val_psnr"] > history[0]["val_psnr"]
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+
+    resumed = CodecTrainer(tiny_config(synthetic_camvid, tmp_path, epochs=4), log=lambda _: None)
+    resumed.resume(tmp_path / "last.pt")
+    assert resumed.epoch == 3 and resumed.step == trainer.step
+    resumed.run(show_progress=False)
+    assert resumed.epoch == 4
+
+    weights = resumed.export_best(tmp_path / "codec.pt")
+    codec, provenance = load_codec(weights)
+    assert provenance["codec_id"] == TorchCodec(codec).codec_id
+    assert provenance["trained_with"]["depth"] == 1
+
+    frames = [(f"f{i}", image) for i, image in enumerate(resumed.val_frames)]
+    summary = evaluate(TorchCodec(codec), frames, compare=["jpeg"], show_progress=False)
+    assert summary["frames"] == 2
+    assert set(summary) >= {"cf", "psnr", "ssim", "bits_per_symbol", "entropy_bits_per_symbol"}
+    assert summary["bits_per_symbol"] >= summary["entropy_bits_per_symbol"] > 0
+    assert summary["compare"]["jpeg"]["cf"] > 0
+
+
+def test_rate_term_lowers_the_rate(synthetic_camvid, tmp_path):
+    rates = {}
+    for lam in (0.0, 0.05):
+        torch.manual_seed(0)
+        trainer = CodecTrainer(tiny_config(synthetic_camvid, tmp_path / str(lam), rate_lambda=lam,
+                                           epochs=2), log=lambda _: None)
+        rates[lam] = trainer.run(show_progress=False)["bpp"]
+    assert rates[0.05] < rates[0.0]
+
+
+def test_learning_rate_schedule():
+    config = CodecTrainConfig(lr=1e-2, lr_step=10, lr_gamma=0.75, warmup_steps=100)
+    assert learning_rate(config, 0, 0) == pytest.approx(1e-4)
+    assert learning_rate(config, 0, 99) == pytest.approx(1e-2)
+    assert learning_rate(config, 25, 5000) == pytest.approx(1e-2 * 0.75**2)
+
+
+def test_unknown_weights_are_clear_errors(tmp_path):
+    with pytest.raises(WeightsError, match="does not exist"):
+        resolve_weights(tmp_path / "nope.pt")
+    with pytest.raises(WeightsError, match="no shipped weights"):
+        resolve_weights("default", depth=2, bits=5)
+    junk = tmp_path / "junk.pt"
+    torch.save({"format": "other"}, junk)
+    with pytest.raises(WeightsError, match="not a LatentLink"):
+        load_codec(junk)
