@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import PIL
+from PIL import Image, features
+
 from latentlink.evaluation.classical import AVIF_SPEED, CLASSICAL_CODECS, WEBP_METHOD, encode_at_cf
 from latentlink.evaluation.metrics import psnr, ssim
-from PIL import Image, features
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--avif-speed", type=int, default=AVIF_SPEED, choices=range(11),
                         metavar="0..10", help=f"libaom speed (default: {AVIF_SPEED})")
     parser.add_argument("--json", type=Path, default=None, help="write per-frame results here")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    if min(args.cf) <= 0:
+        parser.error("--cf values must be positive")
+    return args
 
 
 def load_frames(folder: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:

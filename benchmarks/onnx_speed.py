@@ -75,15 +75,29 @@ def main() -> None:
                     image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
                     seconds = time_session(session, image, args.repeats)
                     macs = count_macs(codec, height, width)
-                    rows.append({"stem": stem, "threads": threads, "size": label,
-                                 "ms": 1000 * seconds, "fps": 1 / seconds, "gmacs": macs / 1e9,
-                                 "fraction_of_peak": macs / seconds / peaks[threads]})
-    print(f"peak (torch fp32 matmul): " + ", ".join(
-        f"{t} thread(s) {p / 1e9:.1f} GMAC/s" for t, p in peaks.items()))
-    print(f"{'stem':<6}{'threads':>8}{'size':>11}{'GMACs':>8}{'ms':>9}{'frames/s':>10}{'% peak':>8}")
+                    rows.append(
+                        {
+                            "stem": stem,
+                            "threads": threads,
+                            "size": label,
+                            "ms": 1000 * seconds,
+                            "fps": 1 / seconds,
+                            "gmacs": macs / 1e9,
+                            "fraction_of_peak": macs / seconds / peaks[threads],
+                        }
+                    )
+    print(
+        "peak (torch fp32 matmul): "
+        + ", ".join(f"{t} thread(s) {p / 1e9:.1f} GMAC/s" for t, p in peaks.items())
+    )
+    print(
+        f"{'stem':<6}{'threads':>8}{'size':>11}{'GMACs':>8}{'ms':>9}{'frames/s':>10}{'% peak':>8}"
+    )
     for r in rows:
-        print(f"{r['stem']:<6}{r['threads']:>8}{r['size']:>11}{r['gmacs']:>8.2f}{r['ms']:>9.1f}"
-              f"{r['fps']:>10.2f}{100 * r['fraction_of_peak']:>8.1f}")
+        print(
+            f"{r['stem']:<6}{r['threads']:>8}{r['size']:>11}{r['gmacs']:>8.2f}{r['ms']:>9.1f}"
+            f"{r['fps']:>10.2f}{100 * r['fraction_of_peak']:>8.1f}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"peak_macs_per_s": peaks, "rows": rows}, indent=2))

@@ -13,14 +13,13 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from latentlink.codec import container
-
 from cloud_service import crud
 from cloud_service.db.models import FrameRecord, SegStatus
 from cloud_service.ml import Models
 from cloud_service.runtime import Runtime
 from cloud_service.storage import latent_key
 from cloud_service.worker import Job
+from latentlink.codec import container
 
 
 class IngestError(Exception):

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
+
+from cloud_service.core.config import Settings
 from latentlink.codec.container import FrameHeader
 from latentlink.data.datasets import CAMVID_CLASSES
 from latentlink.models.inference import TorchCodec
@@ -26,9 +29,6 @@ from latentlink.models.segmenter_weights import (
     resolve_segmenter_weights,
 )
 from latentlink.models.weights import WeightsError, load_codec, resolve_weights
-from torch import nn
-
-from cloud_service.core.config import Settings
 
 UNTRAINED = "untrained"
 UNTRAINED_SEED = 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from latentlink.codec.frames import latent_shape
 from pydantic import BaseModel, Field
 
 from cloud_service.db.models import FrameRecord, SegStatus
+from latentlink.codec.frames import latent_shape
 
 
 class Segmentation(BaseModel):

@@ -22,9 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from latentlink.codec import container
-from latentlink.codec.quantize import int2float
-from latentlink.models.segmenter import predict_labels
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +32,9 @@ from cloud_service.db.models import FrameRecord, SegStatus
 from cloud_service.db.writer import GroupWriter
 from cloud_service.ml import Segmenter
 from cloud_service.storage import BlobStore, mask_key
+from latentlink.codec import container
+from latentlink.codec.quantize import int2float
+from latentlink.models.segmenter import predict_labels
 
 log = logging.getLogger(__name__)
 

@@ -29,17 +29,42 @@ def write_json(path: Path | None, payload: dict) -> None:
         click.echo(f"wrote {path}")
 
 
-dataset_option = click.option("--dataset", type=click.Choice(DATASETS), default="camvid",
-                              show_default=True, help="Data set layout.")
+dataset_option = click.option(
+    "--dataset",
+    type=click.Choice(DATASETS),
+    default="camvid",
+    show_default=True,
+    help="Data set layout.",
+)
 data_root_option = click.option(
-    "--data-root", type=click.Path(file_okay=False, path_type=Path), envvar=DATA_ROOT_ENV,
-    required=True, help=f"Data set folder (or ${DATA_ROOT_ENV}), e.g. ../shared/datasets/camvid.")
-depth_option = click.option("--depth", "-d", type=click.IntRange(1, 3), default=2,
-                            show_default=True, help="Digest units d (latent at 1/2^(d+1)).")
-bits_option = click.option("--bits", "-n", type=click.IntRange(1, 16), default=8,
-                           show_default=True, help="Quantisation bit length n.")
-json_option = click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                           help="Also write the results as JSON here.")
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=DATA_ROOT_ENV,
+    required=True,
+    help=f"Data set folder (or ${DATA_ROOT_ENV}), e.g. ../shared/datasets/camvid.",
+)
+depth_option = click.option(
+    "--depth",
+    "-d",
+    type=click.IntRange(1, 3),
+    default=2,
+    show_default=True,
+    help="Digest units d (latent at 1/2^(d+1)).",
+)
+bits_option = click.option(
+    "--bits",
+    "-n",
+    type=click.IntRange(1, 16),
+    default=8,
+    show_default=True,
+    help="Quantisation bit length n.",
+)
+json_option = click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results as JSON here.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -55,36 +80,88 @@ def main() -> None:
 @click.option("--val-split", default="val", show_default=True, help="Validation split (selection).")
 @depth_option
 @bits_option
-@click.option("--stem", type=click.Choice(["paper", "edge"]), default="paper", show_default=True,
-              help="net_C stem: the authors' full-resolution stem or the cheaper stride-2 one.")
-@click.option("--latent-clamp/--no-latent-clamp", default=True, show_default=True,
-              help="Clamp net_C's output to [0, 1] as the authors' code does.")
+@click.option(
+    "--stem",
+    type=click.Choice(["paper", "edge"]),
+    default="paper",
+    show_default=True,
+    help="net_C stem: the authors' full-resolution stem or the cheaper stride-2 one.",
+)
+@click.option(
+    "--latent-clamp/--no-latent-clamp",
+    default=True,
+    show_default=True,
+    help="Clamp net_C's output to [0, 1] as the authors' code does.",
+)
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-2, show_default=True)
-@click.option("--lr-step", type=click.IntRange(1), default=10, show_default=True,
-              help="StepLR step size in epochs.")
+@click.option(
+    "--lr-step",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="StepLR step size in epochs.",
+)
 @click.option("--lr-gamma", type=click.FloatRange(0, 1), default=0.75, show_default=True)
 @click.option("--warmup-steps", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--grad-clip", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Clip the gradient norm to this (0 = off).")
+@click.option(
+    "--grad-clip",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Clip the gradient norm to this (0 = off).",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--patch-size", type=click.IntRange(16), default=256, show_default=True)
-@click.option("--patches-per-image", type=click.IntRange(1), default=1, show_default=True,
-              help="Random patches drawn from each training frame per epoch.")
-@click.option("--rate-lambda", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Weight of the rate term (bits per pixel); 0 = the paper's recipe.")
-@click.option("--bf16/--fp32", default=False, show_default=True,
-              help="bfloat16 autocast (≈4× faster on CPUs with AVX-512 BF16).")
-@click.option("--val-frames", type=click.IntRange(0), default=0, show_default=True,
-              help="Validate on the first N validation frames (0 = all).")
+@click.option(
+    "--patches-per-image",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Random patches drawn from each training frame per epoch.",
+)
+@click.option(
+    "--rate-lambda",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Weight of the rate term (bits per pixel); 0 = the paper's recipe.",
+)
+@click.option(
+    "--bf16/--fp32",
+    default=False,
+    show_default=True,
+    help="bfloat16 autocast (≈4× faster on CPUs with AVX-512 BF16).",
+)
+@click.option(
+    "--val-frames",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Validate on the first N validation frames (0 = all).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
-              help="Torch intra-op threads (0 = torch's default).")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs/codec"), show_default=True, help="Checkpoints and history.")
+@click.option(
+    "--threads",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Torch intra-op threads (0 = torch's default).",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/codec"),
+    show_default=True,
+    help="Checkpoints and history.",
+)
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")
-@click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the best weights (with provenance) here when training ends.")
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the best weights (with provenance) here when training ends.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_codec(resume: bool, export_path: Path | None, quiet: bool, **options) -> None:
     """Train net_C + net_D (the paper's recipe by default; add --rate-lambda for rate-aware)."""
@@ -125,7 +202,9 @@ def load_runner(weights: str, depth: int, bits: int | None, device: str | None):
     except WeightsError as error:
         raise UserError(str(error)) from error
     if codec.config.depth != depth:
-        click.echo(f"note: {weights} is a d={codec.config.depth} codec; using d={codec.config.depth}")
+        click.echo(
+            f"note: {weights} is a d={codec.config.depth} codec; using d={codec.config.depth}"
+        )
     if bits is not None and bits != codec.config.bits:
         codec.config = dataclasses.replace(codec.config, bits=bits)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -145,14 +224,26 @@ def iter_frames(dataset: str, data_root: Path, split: str, limit: int):
 
 
 weights_option = click.option(
-    "--weights", default="default", show_default=True,
-    help="Codec weights file, or 'default' / 'default:paper' for the shipped ones.")
+    "--weights",
+    default="default",
+    show_default=True,
+    help="Codec weights file, or 'default' / 'default:paper' for the shipped ones.",
+)
 compare_option = click.option(
-    "--compare", default="", help="Classical codecs to compare at the same per-frame CF, "
-    "comma-separated: jpeg,webp,avif.")
-limit_option = click.option("--limit", type=click.IntRange(0), default=0, show_default=True,
-                            help="Use only the first N frames (0 = all).")
-device_option = click.option("--device", default=None, help="torch device (default: cuda if available).")
+    "--compare",
+    default="",
+    help="Classical codecs to compare at the same per-frame CF, comma-separated: jpeg,webp,avif.",
+)
+limit_option = click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Use only the first N frames (0 = all).",
+)
+device_option = click.option(
+    "--device", default=None, help="torch device (default: cuda if available)."
+)
 
 
 def parse_codecs(text: str) -> list[str]:
@@ -161,12 +252,15 @@ def parse_codecs(text: str) -> list[str]:
     codecs = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in codecs if c not in CLASSICAL_CODECS]
     if unknown:
-        raise UserError(f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(CLASSICAL_CODECS)}")
+        raise UserError(
+            f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(CLASSICAL_CODECS)}"
+        )
     return codecs
 
 
-def run_evaluation(runner, dataset: str, data_root: Path, split: str, limit: int,
-                   compare: list[str]) -> dict:
+def run_evaluation(
+    runner, dataset: str, data_root: Path, split: str, limit: int, compare: list[str]
+) -> dict:
     from latentlink.evaluation.codec_eval import evaluate
 
     listing, total, load = iter_frames(dataset, data_root, split, limit)
@@ -177,8 +271,13 @@ def run_evaluation(runner, dataset: str, data_root: Path, split: str, limit: int
 @main.command("eval-codec")
 @weights_option
 @depth_option
-@click.option("--bits", "-n", type=click.IntRange(1, 16), default=None,
-              help="Quantisation bit length (default: the one the weights were trained with).")
+@click.option(
+    "--bits",
+    "-n",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Quantisation bit length (default: the one the weights were trained with).",
+)
 @dataset_option
 @data_root_option
 @click.option("--split", default="val", show_default=True)
@@ -186,42 +285,78 @@ def run_evaluation(runner, dataset: str, data_root: Path, split: str, limit: int
 @limit_option
 @device_option
 @json_option
-def eval_codec(weights: str, depth: int, bits: int | None, dataset: str, data_root: Path,
-               split: str, compare: str, limit: int, device: str | None,
-               json_path: Path | None) -> None:
+def eval_codec(
+    weights: str,
+    depth: int,
+    bits: int | None,
+    dataset: str,
+    data_root: Path,
+    split: str,
+    compare: str,
+    limit: int,
+    device: str | None,
+    json_path: Path | None,
+) -> None:
     """Full-resolution CF, PSNR, SSIM and Huffman bits/symbol through real containers."""
     codecs = parse_codecs(compare)
     runner = load_runner(weights, depth, bits, device)
     summary = run_evaluation(runner, dataset, data_root, split, limit, codecs)
     summary.update(codec_id=runner.codec_id, depth=runner.config.depth, bits=runner.config.bits)
-    click.echo(f"codec {runner.codec_id} (d={runner.config.depth}, n={runner.config.bits}) on "
-               f"{summary['frames']} frames of {dataset}/{split}")
-    click.echo(f"  learned   CF {summary['cf']:7.2f}  PSNR {summary['psnr']:6.2f} dB  "
-               f"SSIM {summary['ssim']:.4f}  {summary['bits_per_symbol']:.3f} bits/symbol "
-               f"(entropy {summary['entropy_bits_per_symbol']:.3f})")
+    click.echo(
+        f"codec {runner.codec_id} (d={runner.config.depth}, n={runner.config.bits}) on "
+        f"{summary['frames']} frames of {dataset}/{split}"
+    )
+    click.echo(
+        f"  learned   CF {summary['cf']:7.2f}  PSNR {summary['psnr']:6.2f} dB  "
+        f"SSIM {summary['ssim']:.4f}  {summary['bits_per_symbol']:.3f} bits/symbol "
+        f"(entropy {summary['entropy_bits_per_symbol']:.3f})"
+    )
     for codec, row in summary["compare"].items():
-        click.echo(f"  {codec:<9} CF {row['cf']:7.2f}  PSNR {row['psnr']:6.2f} dB  "
-                   f"SSIM {row['ssim']:.4f}  (target CF reached on {row['reached_fraction']:.0%})")
+        click.echo(
+            f"  {codec:<9} CF {row['cf']:7.2f}  PSNR {row['psnr']:6.2f} dB  "
+            f"SSIM {row['ssim']:.4f}  (target CF reached on {row['reached_fraction']:.0%})"
+        )
     write_json(json_path, summary)
 
 
 @main.command("sweep-codec")
-@click.option("--weights-template", default="default", show_default=True,
-              help="Weights per depth: 'default' (shipped) or a path with {d}, e.g. runs/d{d}/w.pt.")
+@click.option(
+    "--weights-template",
+    default="default",
+    show_default=True,
+    help="Weights per depth: 'default' (shipped) or a path with {d}, e.g. runs/d{d}/w.pt.",
+)
 @click.option("--depths", default="1,2,3", show_default=True)
 @click.option("--bits-list", default="4,5,6,7,8", show_default=True)
 @dataset_option
 @data_root_option
 @click.option("--split", default="val", show_default=True)
-@click.option("--compare", default="jpeg", show_default=True,
-              help="Classical codecs drawn beside the learned one, at the same CFs.")
+@click.option(
+    "--compare",
+    default="jpeg",
+    show_default=True,
+    help="Classical codecs drawn beside the learned one, at the same CFs.",
+)
 @limit_option
 @device_option
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results/sweep"), show_default=True)
-def sweep_codec(weights_template: str, depths: str, bits_list: str, dataset: str,
-                data_root: Path, split: str, compare: str, limit: int, device: str | None,
-                out_dir: Path) -> None:
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/sweep"),
+    show_default=True,
+)
+def sweep_codec(
+    weights_template: str,
+    depths: str,
+    bits_list: str,
+    dataset: str,
+    data_root: Path,
+    split: str,
+    compare: str,
+    limit: int,
+    device: str | None,
+    out_dir: Path,
+) -> None:
     """The paper's Figs. 5–6: SSIM and PSNR against CF over d and n (PNG plots + Markdown)."""
     from latentlink.evaluation.plots import plot_rd, rd_table_markdown
 
@@ -231,19 +366,45 @@ def sweep_codec(weights_template: str, depths: str, bits_list: str, dataset: str
         for n in (int(x) for x in bits_list.split(",")):
             runner = load_runner(weights_template.format(d=d), d, n, device)
             summary = run_evaluation(runner, dataset, data_root, split, limit, codecs)
-            points.append({"d": d, "n": n, **{k: summary[k] for k in
-                          ("cf", "psnr", "ssim", "bits_per_symbol", "entropy_bits_per_symbol")}})
+            points.append(
+                {
+                    "d": d,
+                    "n": n,
+                    **{
+                        k: summary[k]
+                        for k in (
+                            "cf",
+                            "psnr",
+                            "ssim",
+                            "bits_per_symbol",
+                            "entropy_bits_per_symbol",
+                        )
+                    },
+                }
+            )
             for codec, row in summary["compare"].items():
                 classical_curves[codec].append(row)
-            click.echo(f"d={d} n={n}: CF {summary['cf']:.1f}, PSNR {summary['psnr']:.2f} dB, "
-                       f"SSIM {summary['ssim']:.4f}")
+            click.echo(
+                f"d={d} n={n}: CF {summary['cf']:.1f}, PSNR {summary['psnr']:.2f} dB, "
+                f"SSIM {summary['ssim']:.4f}"
+            )
     for rows in classical_curves.values():
         rows.sort(key=lambda row: row["cf"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot_rd(points, "ssim", out_dir / "fig5_ssim_vs_cf.png", classical_curves,
-            title=f"SSIM vs CF ({dataset}/{split})")
-    plot_rd(points, "psnr", out_dir / "fig6_psnr_vs_cf.png", classical_curves,
-            title=f"PSNR vs CF ({dataset}/{split})")
+    plot_rd(
+        points,
+        "ssim",
+        out_dir / "fig5_ssim_vs_cf.png",
+        classical_curves,
+        title=f"SSIM vs CF ({dataset}/{split})",
+    )
+    plot_rd(
+        points,
+        "psnr",
+        out_dir / "fig6_psnr_vs_cf.png",
+        classical_curves,
+        title=f"PSNR vs CF ({dataset}/{split})",
+    )
     (out_dir / "sweep.md").write_text(rd_table_markdown(points) + "\n")
     write_json(out_dir / "sweep.json", {"points": points, "classical": classical_curves})
     click.echo(f"plots and table in {out_dir}")
@@ -252,8 +413,13 @@ def sweep_codec(weights_template: str, depths: str, bits_list: str, dataset: str
 @main.command("export-onnx")
 @weights_option
 @depth_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the ONNX file.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the ONNX file.",
+)
 @click.option("--opset", type=click.IntRange(17), default=17, show_default=True)
 def export_onnx(weights: str, depth: int, output: Path, opset: int) -> None:
     """Export net_C (dynamic height/width) with its codec id for the edge agent."""
@@ -261,8 +427,9 @@ def export_onnx(weights: str, depth: int, output: Path, opset: int) -> None:
 
     runner = load_runner(weights, depth, None, "cpu")
     export_compressor(runner.codec, output, opset)
-    click.echo(f"wrote {output} (codec {runner.codec_id}, d={runner.config.depth}, "
-               f"n={runner.config.bits})")
+    click.echo(
+        f"wrote {output} (codec {runner.codec_id}, d={runner.config.depth}, n={runner.config.bits})"
+    )
 
 
 @main.command("bench-huffman")
@@ -274,32 +441,54 @@ def export_onnx(weights: str, depth: int, output: Path, opset: int) -> None:
 @limit_option
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True)
 @json_option
-def bench_huffman(weights: str, depth: int, dataset: str, data_root: Path, split: str,
-                  limit: int, repeats: int, json_path: Path | None) -> None:
+def bench_huffman(
+    weights: str,
+    depth: int,
+    dataset: str,
+    data_root: Path,
+    split: str,
+    limit: int,
+    repeats: int,
+    json_path: Path | None,
+) -> None:
     """Our Huffman coder vs zlib's Huffman-only mode on real latents of a codec."""
-    from latentlink.codec.huffman_bench import compare_with_zlib
     from latentlink.codec.quantize import float2int
+    from latentlink.evaluation.huffman_bench import compare_with_zlib
 
     runner = load_runner(weights, depth, None, None)
     listing, _, load = iter_frames(dataset, data_root, split, limit)
-    arrays = [float2int(runner.compress(load(path)), runner.config.bits).codes
-              for _, path in listing]
+    arrays = [
+        float2int(runner.compress(load(path)), runner.config.bits).codes for _, path in listing
+    ]
     result = compare_with_zlib(arrays, runner.config.bits, channels=16, repeats=repeats)
-    click.echo(f"{result['symbols']} symbols from {len(arrays)} frames "
-               f"(codec {runner.codec_id}); entropy bound {result['entropy_bytes']:.0f} bytes")
+    click.echo(
+        f"{result['symbols']} symbols from {len(arrays)} frames "
+        f"(codec {runner.codec_id}); entropy bound {result['entropy_bytes']:.0f} bytes"
+    )
     for name in ("ours", "zlib"):
         row = result[name]
-        click.echo(f"  {name:<5} {row['bytes']:>10} bytes  encode {row['encode_msym_s']:7.1f} "
-                   f"Msym/s  decode {row['decode_msym_s']:7.1f} Msym/s")
+        click.echo(
+            f"  {name:<5} {row['bytes']:>10} bytes  encode {row['encode_msym_s']:7.1f} "
+            f"Msym/s  decode {row['decode_msym_s']:7.1f} Msym/s"
+        )
     write_json(json_path, result)
 
 
 @main.command("demo")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar=DATA_ROOT_ENV,
-              default=None, help="CamVid folder to take frames from (default: synthetic scenes).")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=DATA_ROOT_ENV,
+    default=None,
+    help="CamVid folder to take frames from (default: synthetic scenes).",
+)
 @click.option("--frames", "count", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results/demo"), show_default=True)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/demo"),
+    show_default=True,
+)
 def demo(data_root: Path | None, count: int, work_dir: Path) -> None:
     """Round-trip frames vehicle → cloud: ONNX net_C, containers, decode, net_D; print CF/PSNR."""
     from latentlink.codec import container

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 from latentlink.data.datasets import DATASETS, DatasetError
 from latentlink.training.seg_trainer import CODEC_INPUTS, INPUTS
 
@@ -139,6 +140,7 @@ def eval_seg(weights: str, input_name: str, dataset: str, data_root: Path, split
              device: str | None, json_path: Path | None) -> None:
     """Dataset-level per-class Dice and IoU, mean Dice and mIoU at full frame resolution."""
     import torch
+
     from latentlink.cli import UserError, load_runner, write_json
     from latentlink.models.segmenter_weights import (
         SegmenterWeightsError,

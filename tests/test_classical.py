@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from latentlink.data.synthetic import synthetic_scene
 from latentlink.evaluation import classical
 from latentlink.evaluation.classical import (

@@ -11,11 +11,31 @@ from latentlink.cli import main
 @pytest.fixture(scope="module")
 def trained(synthetic_camvid, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli")
-    result = CliRunner().invoke(main, [
-        "train-codec", "--data-root", str(synthetic_camvid), "--depth", "1", "--epochs", "1",
-        "--lr", "1e-3", "--batch-size", "4", "--patch-size", "32", "--threads", "1", "--quiet",
-        "--out-dir", str(out / "run"), "--export", str(out / "codec.pt"),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train-codec",
+            "--data-root",
+            str(synthetic_camvid),
+            "--depth",
+            "1",
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "4",
+            "--patch-size",
+            "32",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out-dir",
+            str(out / "run"),
+            "--export",
+            str(out / "codec.pt"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out / "codec.pt"
 
@@ -23,17 +43,37 @@ def trained(synthetic_camvid, tmp_path_factory):
 def test_help_lists_every_command():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for command in ("train-codec", "eval-codec", "sweep-codec", "export-onnx", "bench-huffman",
-                    "demo"):
+    for command in (
+        "train-codec",
+        "eval-codec",
+        "sweep-codec",
+        "export-onnx",
+        "bench-huffman",
+        "demo",
+    ):
         assert command in result.output
 
 
 def test_eval_codec_writes_the_documented_json(trained, synthetic_camvid, tmp_path):
     out = tmp_path / "eval.json"
-    result = CliRunner().invoke(main, [
-        "eval-codec", "--weights", str(trained), "--depth", "1", "--data-root",
-        str(synthetic_camvid), "--split", "val", "--compare", "jpeg,webp", "--json", str(out),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval-codec",
+            "--weights",
+            str(trained),
+            "--depth",
+            "1",
+            "--data-root",
+            str(synthetic_camvid),
+            "--split",
+            "val",
+            "--compare",
+            "jpeg,webp",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     assert summary["frames"] == 2
@@ -47,18 +87,44 @@ def test_eval_at_other_bit_lengths(trained, synthetic_camvid, tmp_path):
     runs = {}
     for bits in (4, 8):
         out = tmp_path / f"{bits}.json"
-        result = CliRunner().invoke(main, [
-            "eval-codec", "--weights", str(trained), "--depth", "1", "--bits", str(bits),
-            "--data-root", str(synthetic_camvid), "--json", str(out)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "eval-codec",
+                "--weights",
+                str(trained),
+                "--depth",
+                "1",
+                "--bits",
+                str(bits),
+                "--data-root",
+                str(synthetic_camvid),
+                "--json",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         runs[bits] = json.loads(out.read_text())
     assert runs[4]["bits"] == 4 and runs[4]["cf"] > runs[8]["cf"]
 
 
 def test_sweep_draws_the_figures(trained, synthetic_camvid, tmp_path):
-    result = CliRunner().invoke(main, [
-        "sweep-codec", "--weights-template", str(trained), "--depths", "1", "--bits-list", "6,8",
-        "--data-root", str(synthetic_camvid), "--out-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "sweep-codec",
+            "--weights-template",
+            str(trained),
+            "--depths",
+            "1",
+            "--bits-list",
+            "6,8",
+            "--data-root",
+            str(synthetic_camvid),
+            "--out-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "fig5_ssim_vs_cf.png").stat().st_size > 1000
     assert (tmp_path / "fig6_psnr_vs_cf.png").stat().st_size > 1000
@@ -69,17 +135,31 @@ def test_sweep_draws_the_figures(trained, synthetic_camvid, tmp_path):
 
 def test_export_onnx(trained, tmp_path):
     out = tmp_path / "net_c.onnx"
-    result = CliRunner().invoke(main, ["export-onnx", "--weights", str(trained), "--depth", "1",
-                                       "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["export-onnx", "--weights", str(trained), "--depth", "1", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 10_000 and "codec" in result.output
 
 
 def test_bench_huffman(trained, synthetic_camvid, tmp_path):
     out = tmp_path / "huff.json"
-    result = CliRunner().invoke(main, [
-        "bench-huffman", "--weights", str(trained), "--depth", "1", "--data-root",
-        str(synthetic_camvid), "--repeats", "1", "--json", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench-huffman",
+            "--weights",
+            str(trained),
+            "--depth",
+            "1",
+            "--data-root",
+            str(synthetic_camvid),
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["symbols"] == 2 * 16 * 16 * 24
@@ -91,10 +171,36 @@ def test_bench_huffman(trained, synthetic_camvid, tmp_path):
     [
         (["train-codec", "--data-root", "/nonexistent/x", "--epochs", "1"], "does not exist"),
         (["eval-codec", "--weights", "/nonexistent.pt", "--data-root", "/tmp"], "does not exist"),
-        (["eval-codec", "--weights", "default", "--bits", "3", "--depth", "2", "--data-root",
-          "/nonexistent", "--compare", "mpeg"], "unknown codec"),
-        (["eval-codec", "--weights", "default", "--depth", "3", "--data-root", "/tmp",
-          "--compare", "bmp"], "unknown codec"),
+        (
+            [
+                "eval-codec",
+                "--weights",
+                "default",
+                "--bits",
+                "3",
+                "--depth",
+                "2",
+                "--data-root",
+                "/nonexistent",
+                "--compare",
+                "mpeg",
+            ],
+            "unknown codec",
+        ),
+        (
+            [
+                "eval-codec",
+                "--weights",
+                "default",
+                "--depth",
+                "3",
+                "--data-root",
+                "/tmp",
+                "--compare",
+                "bmp",
+            ],
+            "unknown codec",
+        ),
     ],
 )
 def test_user_errors_exit_2_with_a_message(args, message):
@@ -104,6 +210,15 @@ def test_user_errors_exit_2_with_a_message(args, message):
 
 
 def test_resume_requires_a_checkpoint(synthetic_camvid, tmp_path):
-    result = CliRunner().invoke(main, ["train-codec", "--data-root", str(synthetic_camvid),
-                                       "--out-dir", str(tmp_path), "--resume"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train-codec",
+            "--data-root",
+            str(synthetic_camvid),
+            "--out-dir",
+            str(tmp_path),
+            "--resume",
+        ],
+    )
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -18,8 +18,9 @@ CODEC_ID = "0123456789abcdef"
 def make_container(height=72, width=100, depth=2, bits=8, seed=0) -> bytes:
     rng = np.random.default_rng(seed)
     latent = rng.laplace(0.3, 0.05, latent_shape(height, width, depth)).astype(np.float32)
-    return encode_latent(latent, bits=bits, codec_id=CODEC_ID, depth=depth,
-                         image_size=(height, width), meta=META)
+    return encode_latent(
+        latent, bits=bits, codec_id=CODEC_ID, depth=depth, image_size=(height, width), meta=META
+    )
 
 
 def tamper(data: bytes, **changes) -> bytes:
@@ -33,8 +34,9 @@ def tamper(data: bytes, **changes) -> bytes:
 def test_round_trip(bits, depth):
     rng = np.random.default_rng(bits)
     latent = rng.normal(size=latent_shape(37, 53, depth)).astype(np.float32)
-    data = encode_latent(latent, bits=bits, codec_id=CODEC_ID, depth=depth,
-                         image_size=(37, 53), meta=META)
+    data = encode_latent(
+        latent, bits=bits, codec_id=CODEC_ID, depth=depth, image_size=(37, 53), meta=META
+    )
     frame = container.unpack(data)
     assert frame.header.meta == META and frame.header.size == (37, 53)
     assert frame.quantized.codes.shape == latent_shape(37, 53, depth)
@@ -142,5 +144,10 @@ def test_pack_rejects_wrong_latent_shape():
     from latentlink.codec.quantize import float2int
 
     with pytest.raises(ValueError, match="16×h×w"):
-        container.pack(float2int(np.zeros((8, 2, 2), np.float32), 8), codec_id=CODEC_ID,
-                       depth=2, image_size=(16, 16), meta=META)
+        container.pack(
+            float2int(np.zeros((8, 2, 2), np.float32), 8),
+            codec_id=CODEC_ID,
+            depth=2,
+            image_size=(16, 16),
+            meta=META,
+        )

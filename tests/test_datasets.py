@@ -23,9 +23,11 @@ def make_cityscapes(root: Path, frames_per_city: int = 10) -> None:
                 image, _ = synthetic_scene(16, 32, i)
                 write_png(root / "leftImg8bit" / official / city / f"{stem}_leftImg8bit.png", image)
                 label_ids = np.full((16, 32), 7, np.uint8)  # 7 = road → train id 0
-                label_ids[:4] = 23                           # 23 = sky → train id 10
-                label_ids[4:6] = 1                           # 1 = ego vehicle → ignored
-                write_png(root / "gtFine" / official / city / f"{stem}_gtFine_labelIds.png", label_ids)
+                label_ids[:4] = 23  # 23 = sky → train id 10
+                label_ids[4:6] = 1  # 1 = ego vehicle → ignored
+                write_png(
+                    root / "gtFine" / official / city / f"{stem}_gtFine_labelIds.png", label_ids
+                )
 
 
 def test_camvid_layout(synthetic_camvid):

@@ -3,43 +3,31 @@
 from __future__ import annotations
 
 import heapq
-import importlib.util
 import tracemalloc
 import zlib
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from latentlink.codec import huffman
 from latentlink.codec.huffman import HuffmanError, HuffmanLimits
+from latentlink.evaluation import huffman_bench
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=300, deadline=None)
-BENCH_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "huffman_bench.py"
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers
 
 
-def load_bench() -> ModuleType:
-    """benchmarks/huffman_bench.py (not a package): its generator and its zlib comparison."""
-    spec = importlib.util.spec_from_file_location("huffman_bench", BENCH_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = load_bench()
 
 
 def latent_like(seed: int, channels: int = 16, height: int = 45, width: int = 60) -> np.ndarray:
     """One synthetic uint8 latent frame, per-channel Laplacians quantised like float2int."""
-    return BENCH.synthetic_latents("laplace", 1, (channels, height, width), seed=seed)[0]
+    return huffman_bench.synthetic_latents("laplace", 1, (channels, height, width), seed=seed)[0]
 
 
 def zlib_huffman_only(symbols: np.ndarray) -> bytes:
@@ -504,8 +492,8 @@ def test_other_buffer_types_decode() -> None:
 
 
 def test_compare_with_zlib_reports_the_agreed_keys() -> None:
-    arrays = BENCH.synthetic_latents("clamped", 2, (4, 9, 10), seed=3)
-    result = BENCH.compare_with_zlib(arrays, alphabet_bits=8, channels=4, repeats=1)
+    arrays = huffman_bench.synthetic_latents("clamped", 2, (4, 9, 10), seed=3)
+    result = huffman_bench.compare_with_zlib(arrays, alphabet_bits=8, channels=4, repeats=1)
     assert set(result) == {"ours", "zlib", "entropy_bytes", "symbols"}
     assert (
         set(result["ours"])
@@ -519,5 +507,5 @@ def test_compare_with_zlib_reports_the_agreed_keys() -> None:
     assert result["symbols"] == 720
     assert result["ours"]["bytes"] == sum(len(huffman.encode(a, 8, 4)) for a in arrays)
     wide = [a.astype(np.uint16) * 16 for a in arrays]
-    skipped = BENCH.compare_with_zlib(wide, alphabet_bits=12, channels=4, repeats=1)
+    skipped = huffman_bench.compare_with_zlib(wide, alphabet_bits=12, channels=4, repeats=1)
     assert skipped["zlib"] == {"bytes": None, "encode_msym_s": None, "decode_msym_s": None}

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from skimage.metrics import structural_similarity
+
 from latentlink.data.synthetic import synthetic_scene
 from latentlink.evaluation.metrics import compression_factor, psnr, ssim
-from skimage.metrics import structural_similarity
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from latentlink.models.compressor import Codec, CodecConfig, Compressor, Decompressor, count_parameters
+from latentlink.models.compressor import (
+    Codec,
+    CodecConfig,
+    Compressor,
+    Decompressor,
+    count_parameters,
+)
 from latentlink.models.quantization import simulate_quantization, soft_entropy_bits
 
 # The paper's Table I: net_C 0.12M / 0.19M / 0.27M parameters for d = 1, 2, 3; net_D 0.31M at d=2.
@@ -26,7 +32,7 @@ def test_shapes_for_every_depth_and_stem(depth, stem):
     out = codec(x)
     assert out["latent"].shape == (2, 16, 3, 5)
     assert out["x_hat"].shape == x.shape
-    assert 0 <= float(out["x_hat"].min()) and float(out["x_hat"].max()) <= 1
+    assert float(out["x_hat"].min()) >= 0 and float(out["x_hat"].max()) <= 1
 
 
 def test_edge_stem_is_cheaper():
@@ -41,7 +47,7 @@ def test_latent_clamp_flag():
     clamped = Compressor(2)
     clamped.load_state_dict(free.state_dict())
     y = clamped(x)
-    assert 0 <= float(y.min()) and float(y.max()) <= 1
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
 
 
 def test_straight_through_quantisation_lands_on_levels_and_passes_gradients():

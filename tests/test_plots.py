@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from latentlink.evaluation.plots import DPI, FIGSIZE_INCHES, plot_rd, rd_table_markdown
 from PIL import Image
+
+from latentlink.evaluation.plots import DPI, FIGSIZE_INCHES, plot_rd, rd_table_markdown
 
 POINTS = [
     {"d": 2, "n": 6, "cf": 30.5, "psnr": 29.1, "ssim": 0.871, "bits_per_symbol": 4.21},

@@ -10,8 +10,14 @@ finite_floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float32, st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6)),
-              elements=finite_floats), st.integers(1, 16))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6)),
+        elements=finite_floats,
+    ),
+    st.integers(1, 16),
+)
 def test_round_trip_error_is_at_most_half_a_step(latent, bits):
     q = float2int(latent, bits)
     assert q.codes.dtype == (np.uint8 if bits <= 8 else np.uint16)

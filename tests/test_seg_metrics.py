@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from latentlink.evaluation.seg_metrics import ConfusionMatrix, per_class_scores, summarize
 from torchmetrics.classification import MulticlassF1Score, MulticlassJaccardIndex
+
+from latentlink.evaluation.seg_metrics import ConfusionMatrix, per_class_scores, summarize
 
 IGNORE = 9
 

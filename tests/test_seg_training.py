@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+
 from latentlink.cli import main
 from latentlink.codec import container
 from latentlink.codec.quantize import float2int

@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from torch import nn
+
 from latentlink.models.compressor import count_parameters
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import (
@@ -13,7 +15,6 @@ from latentlink.models.segmenter_weights import (
     resolve_segmenter_weights,
     save_segmenter,
 )
-from torch import nn
 
 CLASSES = tuple(f"class{i}" for i in range(11))
 CODEC_A, CODEC_B = "0123456789abcdef", "fedcba9876543210"

@@ -12,9 +12,20 @@ from latentlink.training.codec_trainer import CodecTrainConfig, CodecTrainer, le
 
 
 def tiny_config(root, out_dir, **overrides) -> CodecTrainConfig:
-    base = dict(dataset="camvid", data_root=str(root), depth=1, epochs=3, lr=2e-3, batch_size=4,
-                patch_size=32, patches_per_image=4, warmup_steps=5, grad_clip=1.0,
-                out_dir=str(out_dir), threads=1)
+    base = dict(
+        dataset="camvid",
+        data_root=str(root),
+        depth=1,
+        epochs=3,
+        lr=2e-3,
+        batch_size=4,
+        patch_size=32,
+        patches_per_image=4,
+        warmup_steps=5,
+        grad_clip=1.0,
+        out_dir=str(out_dir),
+        threads=1,
+    )
     return CodecTrainConfig(**{**base, **overrides})
 
 
@@ -49,8 +60,10 @@ def test_rate_term_lowers_the_rate(synthetic_camvid, tmp_path):
     rates = {}
     for lam in (0.0, 0.05):
         torch.manual_seed(0)
-        trainer = CodecTrainer(tiny_config(synthetic_camvid, tmp_path / str(lam), rate_lambda=lam,
-                                           epochs=2), log=lambda _: None)
+        trainer = CodecTrainer(
+            tiny_config(synthetic_camvid, tmp_path / str(lam), rate_lambda=lam, epochs=2),
+            log=lambda _: None,
+        )
         rates[lam] = trainer.run(show_progress=False)["bpp"]
     assert rates[0.05] < rates[0.0]
 

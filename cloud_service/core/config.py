@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from latentlink.codec.container import ContainerLimits
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from latentlink.codec.container import ContainerLimits
 
 ENV_PREFIX = "LATENTLINK_"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")

@@ -17,9 +17,9 @@ A container is a msgpack map (schema version 1)::
 
 Short keys keep the per-frame overhead at about 170 bytes, two fifths of it the capture metadata
 (measured in docs/container.md): ≈2% of an 8 KB frame at CF 66. Reading is strict: msgpack limits
-are set before unpacking so a hostile body cannot make the reader allocate more than the limits allow, pydantic validates every
-field, the latent shape must agree with d and the frame size, and the CRC must match. Every
-problem raises :class:`ContainerError` (a ``ValueError``) with the reason.
+are set before unpacking so a hostile body cannot make the reader allocate more than the limits
+allow, pydantic validates every field, the latent shape must agree with d and the frame size, and
+the CRC must match. Every problem raises :class:`ContainerError` (a ``ValueError``) with the reason.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ class FrameHeader(BaseModel):
         factor = 2 ** (self.d + 1)
         expected = (LATENT_CHANNELS, math.ceil(height / factor), math.ceil(width / factor))
         if tuple(self.shape) != expected:
-            raise ValueError(f"latent shape {list(self.shape)} does not match a {height}×{width} "
-                             f"frame at d={self.d} (expected {list(expected)})")
+            raise ValueError(
+                f"latent shape {list(self.shape)} does not match a {height}×{width} "
+                f"frame at d={self.d} (expected {list(expected)})"
+            )
         return self
 
     @property
@@ -115,17 +117,30 @@ class Frame:
         return 3 * height * width / self.container_bytes
 
 
-def pack(quantized: Quantized, *, codec_id: str, depth: int, image_size: tuple[int, int],
-         meta: CaptureMeta) -> bytes:
+def pack(
+    quantized: Quantized,
+    *,
+    codec_id: str,
+    depth: int,
+    image_size: tuple[int, int],
+    meta: CaptureMeta,
+) -> bytes:
     """Huffman-code an integer latent and wrap it, with everything needed to decode it."""
     codes = quantized.codes
     if codes.ndim != 3 or codes.shape[0] != LATENT_CHANNELS:
         raise ValueError(f"latent must be {LATENT_CHANNELS}×h×w, got shape {codes.shape}")
     payload = huffman.encode(codes, quantized.bits, channels=LATENT_CHANNELS)
     header = FrameHeader(
-        v=SCHEMA_VERSION, codec=codec_id, d=depth, n=quantized.bits, shape=codes.shape,
-        lo=float(np.float32(quantized.low)), hi=float(np.float32(quantized.high)),
-        size=image_size, crc=zlib.crc32(payload), meta=meta,
+        v=SCHEMA_VERSION,
+        codec=codec_id,
+        d=depth,
+        n=quantized.bits,
+        shape=codes.shape,
+        lo=float(np.float32(quantized.low)),
+        hi=float(np.float32(quantized.high)),
+        size=image_size,
+        crc=zlib.crc32(payload),
+        meta=meta,
     )
     body = header.model_dump(mode="python")
     body["shape"], body["size"] = list(body["shape"]), list(body["size"])
@@ -133,12 +148,20 @@ def pack(quantized: Quantized, *, codec_id: str, depth: int, image_size: tuple[i
     return msgpack.packb(body, use_bin_type=True)
 
 
-def encode_latent(latent: np.ndarray, *, bits: int, codec_id: str, depth: int,
-                  image_size: tuple[int, int], meta: CaptureMeta) -> bytes:
+def encode_latent(
+    latent: np.ndarray,
+    *,
+    bits: int,
+    codec_id: str,
+    depth: int,
+    image_size: tuple[int, int],
+    meta: CaptureMeta,
+) -> bytes:
     """net_C's float output (16×h×w, or 1×16×h×w) → a complete container (Eq. 1 of the paper)."""
     latent = latent[0] if latent.ndim == 4 else latent
-    return pack(float2int(latent, bits), codec_id=codec_id, depth=depth, image_size=image_size,
-                meta=meta)
+    return pack(
+        float2int(latent, bits), codec_id=codec_id, depth=depth, image_size=image_size, meta=meta
+    )
 
 
 def _unpack_map(data: bytes, limits: ContainerLimits) -> dict:
@@ -147,11 +170,19 @@ def _unpack_map(data: bytes, limits: ContainerLimits) -> dict:
     if len(data) == 0:
         raise ContainerError("empty container")
     if len(data) > limits.max_bytes:
-        raise ContainerError(f"container is {len(data)} bytes, above the limit of {limits.max_bytes}")
+        raise ContainerError(
+            f"container is {len(data)} bytes, above the limit of {limits.max_bytes}"
+        )
     try:
         body = msgpack.unpackb(
-            data, raw=False, strict_map_key=True, max_bin_len=len(data), max_str_len=256,
-            max_array_len=8, max_map_len=16, max_ext_len=0,
+            data,
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=len(data),
+            max_str_len=256,
+            max_array_len=8,
+            max_map_len=16,
+            max_ext_len=0,
         )
     except (ValueError, msgpack.UnpackException, TypeError) as error:
         raise ContainerError(f"not a msgpack frame container: {error}") from error
@@ -160,7 +191,9 @@ def _unpack_map(data: bytes, limits: ContainerLimits) -> dict:
     return body
 
 
-def read_header(data: bytes, limits: ContainerLimits = ContainerLimits()) -> tuple[FrameHeader, bytes]:
+def read_header(
+    data: bytes, limits: ContainerLimits = ContainerLimits()
+) -> tuple[FrameHeader, bytes]:
     """Validate everything but the Huffman payload's content; returns (header, payload)."""
     body = _unpack_map(data, limits)
     payload = body.pop("huff", None)
@@ -170,14 +203,19 @@ def read_header(data: bytes, limits: ContainerLimits = ContainerLimits()) -> tup
         header = FrameHeader.model_validate(body, strict=False)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'container'}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'container'}: {e['msg']}"
+            for e in error.errors()
         )
         raise ContainerError(f"invalid frame header: {problems}") from error
     if max(header.size) > limits.max_frame_side:
-        raise ContainerError(f"frame size {list(header.size)} exceeds the limit of "
-                             f"{limits.max_frame_side} pixels per side")
+        raise ContainerError(
+            f"frame size {list(header.size)} exceeds the limit of "
+            f"{limits.max_frame_side} pixels per side"
+        )
     if header.symbols > limits.max_symbols:
-        raise ContainerError(f"latent of {header.symbols} symbols exceeds the limit of {limits.max_symbols}")
+        raise ContainerError(
+            f"latent of {header.symbols} symbols exceeds the limit of {limits.max_symbols}"
+        )
     if zlib.crc32(payload) != header.crc:
         raise ContainerError("CRC-32 mismatch: the payload is corrupt")
     return header, payload
@@ -187,8 +225,13 @@ def unpack(data: bytes, limits: ContainerLimits = ContainerLimits()) -> Frame:
     """Validate a container and Huffman-decode its integer latent."""
     header, payload = read_header(data, limits)
     try:
-        codes = huffman.decode(payload, header.n, header.symbols, channels=LATENT_CHANNELS,
-                               limits=huffman.HuffmanLimits(max_symbols=limits.max_symbols))
+        codes = huffman.decode(
+            payload,
+            header.n,
+            header.symbols,
+            channels=LATENT_CHANNELS,
+            limits=huffman.HuffmanLimits(max_symbols=limits.max_symbols),
+        )
     except huffman.HuffmanError as error:
         raise ContainerError(f"Huffman payload: {error}") from error
     quantized = Quantized(codes.reshape(header.shape), header.lo, header.hi, header.n)

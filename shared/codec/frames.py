@@ -14,7 +14,6 @@ import numpy as np
 LATENT_CHANNELS = 16
 
 
-
 def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     """Reflect-pad an H×W(×C) array on the bottom/right so both sides are multiples of ``multiple``.
 
@@ -30,10 +29,16 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def check_rgb(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
-            or image.shape[2] != 3:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
         shape = getattr(image, "shape", None)
-        raise ValueError(f"expected a uint8 H×W×3 RGB frame, got {getattr(image, 'dtype', type(image))} {shape}")
+        raise ValueError(
+            f"expected a uint8 H×W×3 RGB frame, got {getattr(image, 'dtype', type(image))} {shape}"
+        )
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"empty frame of shape {image.shape}")
 

@@ -91,6 +91,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from latentlink.codec import _huffman
 
 __all__ = [

@@ -32,8 +32,13 @@ class CodecInfo:
 class OnnxCompressor:
     """An onnxruntime session of net_C plus the codec metadata needed to build containers."""
 
-    def __init__(self, path: Path | str, *, threads: int = 0,
-                 providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        threads: int = 0,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    ) -> None:
         import onnxruntime as ort
 
         path = Path(path)
@@ -48,12 +53,15 @@ class OnnxCompressor:
             raise OnnxModelError(f"cannot load ONNX model {path}: {error}") from error
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
-            self.info = CodecInfo(meta[METADATA_PREFIX + "codec_id"],
-                                  int(meta[METADATA_PREFIX + "depth"]),
-                                  int(meta[METADATA_PREFIX + "bits"]))
+            self.info = CodecInfo(
+                meta[METADATA_PREFIX + "codec_id"],
+                int(meta[METADATA_PREFIX + "depth"]),
+                int(meta[METADATA_PREFIX + "bits"]),
+            )
         except (KeyError, ValueError) as error:
-            raise OnnxModelError(f"{path} has no LatentLink codec metadata; export it with "
-                                 "'latentlink export-onnx'") from error
+            raise OnnxModelError(
+                f"{path} has no LatentLink codec metadata; export it with 'latentlink export-onnx'"
+            ) from error
         self.input_name = self.session.get_inputs()[0].name
 
     def compress(self, image: np.ndarray) -> np.ndarray:
@@ -62,5 +70,11 @@ class OnnxCompressor:
         return self.session.run(None, {self.input_name: x})[0][0]
 
     def encode(self, image: np.ndarray, meta: container.CaptureMeta) -> bytes:
-        return container.encode_latent(self.compress(image), bits=self.info.bits, codec_id=self.info.codec_id,
-                             depth=self.info.depth, image_size=image.shape[:2], meta=meta)
+        return container.encode_latent(
+            self.compress(image),
+            bits=self.info.bits,
+            codec_id=self.info.codec_id,
+            depth=self.info.depth,
+            image_size=image.shape[:2],
+            meta=meta,
+        )

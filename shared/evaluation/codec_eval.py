@@ -40,8 +40,9 @@ def channel_entropy_bits(codes: np.ndarray) -> float:
     return sum(huffman.entropy_bits(channel) for channel in codes)
 
 
-def evaluate_frame(runner: TorchCodec, name: str, image: np.ndarray,
-                   compare: Sequence[str] = ()) -> FrameResult:
+def evaluate_frame(
+    runner: TorchCodec, name: str, image: np.ndarray, compare: Sequence[str] = ()
+) -> FrameResult:
     meta = container.CaptureMeta(vehicle="eval", frame=name[:128] or "frame", ts=0.0)
     data = runner.encode(image, meta)
     frame = container.unpack(data)
@@ -51,11 +52,18 @@ def evaluate_frame(runner: TorchCodec, name: str, image: np.ndarray,
     baselines = {}
     for codec in compare:
         result = classical.encode_at_cf(image, codec, frame.compression_factor)
-        baselines[codec] = {"cf": result.cf, "psnr": psnr(image, result.decoded),
-                            "ssim": ssim(image, result.decoded), "reached": result.reached}
+        baselines[codec] = {
+            "cf": result.cf,
+            "psnr": psnr(image, result.decoded),
+            "ssim": ssim(image, result.decoded),
+            "reached": result.reached,
+        }
     return FrameResult(
-        name=name, cf=frame.compression_factor, psnr=psnr(image, reconstruction),
-        ssim=ssim(image, reconstruction), bits_per_symbol=8 * len(payload) / symbols,
+        name=name,
+        cf=frame.compression_factor,
+        psnr=psnr(image, reconstruction),
+        ssim=ssim(image, reconstruction),
+        bits_per_symbol=8 * len(payload) / symbols,
         entropy_bits_per_symbol=channel_entropy_bits(frame.quantized.codes) / symbols,
         compare=baselines,
     )
@@ -82,23 +90,31 @@ def summarize(results: Sequence[FrameResult]) -> dict:
     for codec in results[0].compare:
         rows = [r.compare[codec] for r in results]
         summary["compare"][codec] = {
-            "cf": mean(row["cf"] for row in rows), "psnr": mean(row["psnr"] for row in rows),
+            "cf": mean(row["cf"] for row in rows),
+            "psnr": mean(row["psnr"] for row in rows),
             "ssim": mean(row["ssim"] for row in rows),
             "reached_fraction": float(np.mean([row["reached"] for row in rows])),
         }
     return summary
 
 
-def evaluate(runner: TorchCodec, frames: Iterable[tuple[str, np.ndarray]],
-             compare: Sequence[str] = (), total: int | None = None,
-             show_progress: bool = True) -> dict:
+def evaluate(
+    runner: TorchCodec,
+    frames: Iterable[tuple[str, np.ndarray]],
+    compare: Sequence[str] = (),
+    total: int | None = None,
+    show_progress: bool = True,
+) -> dict:
     """Evaluate every frame and return :func:`summarize`'s dict."""
     for codec in compare:
         if codec not in classical.CLASSICAL_CODECS:
-            raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(classical.CLASSICAL_CODECS)}")
+            raise ValueError(
+                f"unknown codec {codec!r}; choose from {', '.join(classical.CLASSICAL_CODECS)}"
+            )
     results = [
         evaluate_frame(runner, name, image, compare)
-        for name, image in tqdm(frames, total=total, disable=not show_progress, desc="frames",
-                                leave=False)
+        for name, image in tqdm(
+            frames, total=total, disable=not show_progress, desc="frames", leave=False
+        )
     ]
     return summarize(results)

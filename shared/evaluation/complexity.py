@@ -26,10 +26,11 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-from latentlink.models.compressor import LATENT_CHANNELS, Compressor, Decompressor, count_parameters
-from latentlink.models.segmenter import SegmenterConfig, build_segmenter
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from latentlink.models.compressor import LATENT_CHANNELS, Compressor, Decompressor, count_parameters
+from latentlink.models.segmenter import SegmenterConfig, build_segmenter
 
 
 @dataclass(frozen=True)

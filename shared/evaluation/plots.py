@@ -22,6 +22,7 @@ FIGSIZE_INCHES = (7.0, 4.8)
 DPI = 150
 
 _METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM"}
+_CODEC_LABELS = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
 
 
 def plot_rd(
@@ -86,7 +87,7 @@ def _draw_classical(axes: Axes, codec: str, rows: list[dict], metric: str) -> No
         marker="s",
         markersize=4,
         linestyle="--",
-        label=codec.upper(),
+        label=_CODEC_LABELS.get(codec, codec),
     )
 
 

@@ -42,15 +42,19 @@ def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
 def digest_unit(width: int = WIDTH) -> nn.Sequential:
     """One digest unit: a feature conv, then a stride-2 conv that halves the resolution."""
     return nn.Sequential(
-        conv3x3(width, width), nn.ReLU(inplace=True),
-        conv3x3(width, width, stride=2), nn.ReLU(inplace=True),
+        conv3x3(width, width),
+        nn.ReLU(inplace=True),
+        conv3x3(width, width, stride=2),
+        nn.ReLU(inplace=True),
     )
 
 
 def upsample_unit(width: int = WIDTH) -> nn.Sequential:
     """One net_D unit: expand channels ×4, then PixelShuffle(2) trades them for resolution."""
     return nn.Sequential(
-        conv3x3(width, 4 * width), nn.ReLU(inplace=True), nn.PixelShuffle(2),
+        conv3x3(width, 4 * width),
+        nn.ReLU(inplace=True),
+        nn.PixelShuffle(2),
     )
 
 
@@ -91,8 +95,10 @@ class Compressor(nn.Module):
         super().__init__()
         if stem == "paper":
             stem_layers: list[nn.Module] = [
-                conv3x3(3, WIDTH), nn.ReLU(inplace=True),
-                conv3x3(WIDTH, WIDTH, stride=2), nn.ReLU(inplace=True),
+                conv3x3(3, WIDTH),
+                nn.ReLU(inplace=True),
+                conv3x3(WIDTH, WIDTH, stride=2),
+                nn.ReLU(inplace=True),
             ]
         else:
             stem_layers = [conv3x3(3, WIDTH, stride=2), nn.ReLU(inplace=True)]

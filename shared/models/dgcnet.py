@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from latentlink.models.resnet import conv1x1, conv3x3
 from torch import nn
+
+from latentlink.models.resnet import conv1x1, conv3x3
 
 
 class CoordinateGCN(nn.Module):

@@ -30,14 +30,25 @@ def export_compressor(codec: Codec, path: Path, opset: int = MIN_OPSET) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            compressor, (dummy,), str(path), input_names=["frame"], output_names=["latent"],
-            dynamic_axes={"frame": {2: "height", 3: "width"},
-                          "latent": {2: "latent_height", 3: "latent_width"}},
-            opset_version=opset, dynamo=False,
+            compressor,
+            (dummy,),
+            str(path),
+            input_names=["frame"],
+            output_names=["latent"],
+            dynamic_axes={
+                "frame": {2: "height", 3: "width"},
+                "latent": {2: "latent_height", 3: "latent_width"},
+            },
+            opset_version=opset,
+            dynamo=False,
         )
     model = onnx.load(str(path))
-    metadata = {"codec_id": codec_id(codec), "depth": codec.config.depth,
-                "bits": codec.config.bits, "stem": codec.config.stem}
+    metadata = {
+        "codec_id": codec_id(codec),
+        "depth": codec.config.depth,
+        "bits": codec.config.bits,
+        "stem": codec.config.stem,
+    }
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = METADATA_PREFIX + key, str(value)

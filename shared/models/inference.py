@@ -33,14 +33,22 @@ class TorchCodec:
 
     def encode(self, image: np.ndarray, meta: container.CaptureMeta) -> bytes:
         """A full container for one frame, as the vehicle would upload it."""
-        return container.encode_latent(self.compress(image), bits=self.config.bits, codec_id=self.codec_id,
-                             depth=self.config.depth, image_size=image.shape[:2], meta=meta)
+        return container.encode_latent(
+            self.compress(image),
+            bits=self.config.bits,
+            codec_id=self.codec_id,
+            depth=self.config.depth,
+            image_size=image.shape[:2],
+            meta=meta,
+        )
 
     @torch.no_grad()
     def reconstruct(self, frame: container.Frame) -> np.ndarray:
         """net_D(int2float(latent)) cropped to the original size, as uint8 H×W×3 (Eq. 3)."""
         if frame.header.codec != self.codec_id:
-            raise ValueError(f"frame was made by codec {frame.header.codec}, this is {self.codec_id}")
+            raise ValueError(
+                f"frame was made by codec {frame.header.codec}, this is {self.codec_id}"
+            )
         latent = torch.from_numpy(int2float(frame.quantized))[None].to(self.device)
         output = self.codec.decompressor(latent).float().cpu().numpy()
         return output_to_image(output, *frame.header.size)

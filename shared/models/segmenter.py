@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from latentlink.models.compressor import LATENT_CHANNELS
 from latentlink.models.dgcnet import AuxHead, DualGCNHead
 from latentlink.models.resnet import (
@@ -49,7 +51,6 @@ from latentlink.models.resnet import (
     conv_bn_relu,
     deep_stem,
 )
-from torch import nn
 
 PRESETS = ("lite", "paper")
 INPUT_KINDS = ("latent", "image")

@@ -15,9 +15,10 @@ import re
 from pathlib import Path
 
 import torch
+from torch import nn
+
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter
 from latentlink.models.weights import SHIPPED_DIR
-from torch import nn
 
 SEGMENTER_FORMAT = "latentlink-segmenter/1"
 DEFAULT_SEGMENTER = "seg_lite_d2_n8.pt"

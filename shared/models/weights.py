@@ -29,8 +29,17 @@ def codec_id(codec: Codec) -> str:
     """Stable identifier of net_C's weights and the bitstream-relevant configuration."""
     digest = hashlib.sha256()
     config = codec.config
-    digest.update(json.dumps({"depth": config.depth, "bits": config.bits, "stem": config.stem,
-                              "latent_clamp": config.latent_clamp}, sort_keys=True).encode())
+    digest.update(
+        json.dumps(
+            {
+                "depth": config.depth,
+                "bits": config.bits,
+                "stem": config.stem,
+                "latent_clamp": config.latent_clamp,
+            },
+            sort_keys=True,
+        ).encode()
+    )
     for name, tensor in sorted(codec.compressor.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to(torch.float32).cpu().contiguous().numpy().tobytes())
@@ -69,8 +78,12 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
         {
             "format": WEIGHTS_FORMAT,
             "config": codec.config.to_dict(),
-            "compressor": {k: v.detach().float().cpu() for k, v in codec.compressor.state_dict().items()},
-            "decompressor": {k: v.detach().float().cpu() for k, v in codec.decompressor.state_dict().items()},
+            "compressor": {
+                k: v.detach().float().cpu() for k, v in codec.compressor.state_dict().items()
+            },
+            "decompressor": {
+                k: v.detach().float().cpu() for k, v in codec.decompressor.state_dict().items()
+            },
             "provenance": provenance or {},
         },
         path,
@@ -78,7 +91,7 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
 
 
 def load_codec(path: Path | str, map_location: str | torch.device = "cpu") -> tuple[Codec, dict]:
-    """Rebuild a :class:`Codec` in eval mode from a weights file; returns ``(codec, provenance)``."""
+    """Rebuild a :class:`Codec` in eval mode from a weights file; returns (codec, provenance)."""
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, RuntimeError, EOFError) as error:

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from latentlink.codec.frames import pad_to_multiple
 from latentlink.codec.quantize import float2int
 from latentlink.data.datasets import list_samples, load_images
 from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.quantization import bits_per_pixel, psnr_from_mse, soft_entropy_bits
 from latentlink.models.weights import codec_id, save_codec
-from latentlink.codec.frames import pad_to_multiple
 from latentlink.training.patches import epoch_batches, to_tensor
 
 
@@ -102,8 +102,12 @@ def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -
     codec.train()
     mse = mse_sum / len(frames)
     bpp = bits_sum / pixels
-    return {"psnr": psnr_from_mse(mse), "mse": mse, "bpp": bpp,
-            "cf_entropy": 24.0 / bpp if bpp > 0 else math.inf}
+    return {
+        "psnr": psnr_from_mse(mse),
+        "mse": mse,
+        "bpp": bpp,
+        "cf_entropy": 24.0 / bpp if bpp > 0 else math.inf,
+    }
 
 
 def score(metrics: dict[str, float], rate_lambda: float) -> float:
@@ -128,7 +132,9 @@ class CodecTrainer:
         self.optimizer = torch.optim.Adam(self.codec.parameters(), lr=config.lr)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.wall_seconds = 0.0
-        self.train_frames = load_images(list_samples(config.dataset, config.data_root, config.split))
+        self.train_frames = load_images(
+            list_samples(config.dataset, config.data_root, config.split)
+        )
         val = list_samples(config.dataset, config.data_root, config.val_split)
         self.val_frames = load_images(val[: config.val_frames] if config.val_frames else val)
 
@@ -138,7 +144,9 @@ class CodecTrainer:
             "config": asdict(self.config),
             "model": self.codec.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch, "step": self.step, "best": self.best,
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
             "wall_seconds": self.wall_seconds,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
@@ -171,8 +179,9 @@ class CodecTrainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             out = self.codec(batch)
         mse = torch.mean((out["x_hat"].float() - batch) ** 2)
-        rate = bits_per_pixel(soft_entropy_bits(out["codes"], config.bits),
-                              batch.shape[-2], batch.shape[-1]).mean()
+        rate = bits_per_pixel(
+            soft_entropy_bits(out["codes"], config.bits), batch.shape[-2], batch.shape[-1]
+        ).mean()
         loss = mse + config.rate_lambda * rate if config.rate_lambda else mse
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -190,11 +199,21 @@ class CodecTrainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         while self.epoch < config.epochs:
             started = time.perf_counter()
-            batches = epoch_batches(self.train_frames, config.patch_size, config.batch_size,
-                                    config.patches_per_image, self.rng)
+            batches = epoch_batches(
+                self.train_frames,
+                config.patch_size,
+                config.batch_size,
+                config.patches_per_image,
+                self.rng,
+            )
             total = math.ceil(len(self.train_frames) * config.patches_per_image / config.batch_size)
-            bar = tqdm(batches, total=total, disable=not show_progress, leave=False,
-                       desc=f"epoch {self.epoch + 1}/{config.epochs}")
+            bar = tqdm(
+                batches,
+                total=total,
+                disable=not show_progress,
+                leave=False,
+                desc=f"epoch {self.epoch + 1}/{config.epochs}",
+            )
             running: list[dict[str, float]] = []
             for batch in bar:
                 step_metrics = self.train_step(batch)
@@ -204,15 +223,22 @@ class CodecTrainer:
                         "add --warmup-steps or --grad-clip"
                     )
                 running.append(step_metrics)
-                bar.set_postfix(loss=f"{step_metrics['loss']:.4g}",
-                                psnr=f"{step_metrics['psnr']:.2f}", bpp=f"{step_metrics['bpp']:.3f}")
+                bar.set_postfix(
+                    loss=f"{step_metrics['loss']:.4g}",
+                    psnr=f"{step_metrics['psnr']:.2f}",
+                    bpp=f"{step_metrics['bpp']:.3f}",
+                )
             self.epoch += 1
             metrics = validate(self.codec, self.val_frames, self.device)
             self.wall_seconds += time.perf_counter() - started
             train_psnr = float(np.mean([m["psnr"] for m in running]))
-            record = {"epoch": self.epoch, "step": self.step, "train_psnr": train_psnr,
-                      "wall_seconds": round(self.wall_seconds, 1),
-                      **{f"val_{k}": v for k, v in metrics.items()}}
+            record = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "train_psnr": train_psnr,
+                "wall_seconds": round(self.wall_seconds, 1),
+                **{f"val_{k}": v for k, v in metrics.items()},
+            }
             with history.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             current = score(metrics, config.rate_lambda)
@@ -220,28 +246,43 @@ class CodecTrainer:
                 self.best = current
                 self.save_checkpoint("best.pt")
             self.save_checkpoint("last.pt")
-            self.log(f"epoch {self.epoch}: train PSNR {train_psnr:.2f} dB | val PSNR "
-                     f"{metrics['psnr']:.2f} dB, {metrics['bpp']:.3f} bpp, CF≈"
-                     f"{metrics['cf_entropy']:.1f}")
+            self.log(
+                f"epoch {self.epoch}: train PSNR {train_psnr:.2f} dB | val PSNR "
+                f"{metrics['psnr']:.2f} dB, {metrics['bpp']:.3f} bpp, CF≈"
+                f"{metrics['cf_entropy']:.1f}"
+            )
         return metrics
 
     def export_best(self, path: Path) -> Path:
         """Write the best checkpoint's weights as a shippable file with provenance."""
         best = self.out_dir / "best.pt"
-        state = torch.load(best if best.exists() else self.out_dir / "last.pt",
-                           map_location="cpu", weights_only=False)
+        state = torch.load(
+            best if best.exists() else self.out_dir / "last.pt",
+            map_location="cpu",
+            weights_only=False,
+        )
         codec = Codec(self.codec.config)
         codec.load_state_dict(state["model"])
         history = self.out_dir / "history.jsonl"
-        records = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
-        best_record = min(records, key=lambda r: r["val_mse"] + self.config.rate_lambda * r["val_bpp"],
-                          default={})
-        save_codec(codec, path, provenance={
-            "trained_with": asdict(self.config),
-            "epochs_run": state["epoch"], "steps_run": state["step"],
-            "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
-            "device": str(self.device),
-            "selected": best_record,
-            "codec_id": codec_id(codec),
-        })
+        records = (
+            [json.loads(line) for line in history.read_text().splitlines()]
+            if history.exists()
+            else []
+        )
+        best_record = min(
+            records, key=lambda r: r["val_mse"] + self.config.rate_lambda * r["val_bpp"], default={}
+        )
+        save_codec(
+            codec,
+            path,
+            provenance={
+                "trained_with": asdict(self.config),
+                "epochs_run": state["epoch"],
+                "steps_run": state["step"],
+                "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
+                "device": str(self.device),
+                "selected": best_record,
+                "codec_id": codec_id(codec),
+            },
+        )
         return path

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from latentlink.codec.quantize import Quantized, float2int, int2float
 from latentlink.data.datasets import list_samples, load_rgb
 from latentlink.models.inference import TorchCodec
-from tqdm import tqdm
 
 CACHE_FORMAT = "latentlink-latent-cache/1"
 

@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
+
 from latentlink.codec import container
 from latentlink.codec.quantize import Quantized, int2float
 from latentlink.data.datasets import (
@@ -58,7 +60,6 @@ from latentlink.models.segmenter_weights import save_segmenter
 from latentlink.training.codec_trainer import pick_device
 from latentlink.training.latent_cache import LatentFrame, cached_latents
 from latentlink.training.patches import to_tensor
-from tqdm import tqdm
 
 INPUTS = ("latent", "image", "decoded", "jpeg")
 CODEC_INPUTS = ("latent", "decoded")

@@ -88,17 +88,14 @@ def add_vehicle(data_dir: Path, name: str, env: dict[str, str] | None = None) ->
 
 @dataclass
 class LiveServer:
-    """A uvicorn server in a thread of this process, with its vehicles' tokens."""
+    """A running server's address, settings and its vehicles' tokens."""
 
     settings: Settings
     url: str
     tokens: dict[str, str] = field(default_factory=dict)
-    server: uvicorn.Server | None = None
-    thread: threading.Thread | None = None
 
-    def client(self, token: str | None = None, **options: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=bearer(token) if token else {},
-                            timeout=30, **options)
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=bearer(token) if token else {}, timeout=30)
 
     @property
     def admin(self) -> httpx.Client:
@@ -119,22 +116,33 @@ def wait_ready(url: str, process: subprocess.Popen | None = None) -> None:
 
 
 @contextlib.contextmanager
-def live_server(settings: Settings, vehicles: tuple[str, ...] = ("car-1", "car-2", "car-3"),
-                env: dict[str, str] | None = None) -> Iterator[LiveServer]:
-    """Register ``vehicles``, start a threaded uvicorn server for ``settings``, stop it after."""
-    tokens = {name: add_vehicle(settings.data_dir, name, env) for name in vehicles}
+def threaded_server(settings: Settings) -> Iterator[str]:
+    """A uvicorn server for ``settings`` in a thread; yields its URL once it accepts requests
+    (the models may still be loading)."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+                                           log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    live = LiveServer(settings, f"http://127.0.0.1:{port}", tokens, server, thread)
     try:
-        wait_ready(live.url)
-        yield live
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def live_server(settings: Settings, vehicles: tuple[str, ...] = ("car-1", "car-2", "car-3"),
+                env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """Register ``vehicles``, then serve ``settings`` from a thread until the block ends."""
+    tokens = {name: add_vehicle(settings.data_dir, name, env) for name in vehicles}
+    with threaded_server(settings) as url:
+        wait_ready(url)
+        yield LiveServer(settings, url, tokens)
 
 
 def server_settings(data_dir: Path, codec_path: Path, **overrides: object) -> Settings:

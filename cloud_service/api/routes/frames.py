@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from latentlink.codec import container
 
 from cloud_service import crud, images
 from cloud_service.api.body import MSGPACK, read_capped_body
@@ -32,6 +31,7 @@ from cloud_service.ingest import IngestError, ingest_frame
 from cloud_service.pagination import CursorError, decode_cursor, encode_cursor
 from cloud_service.schemas import FrameOut, FramePage
 from cloud_service.storage import BlobNotFound
+from latentlink.codec import container
 
 router = APIRouter(prefix="/frames", tags=["frames"])
 

@@ -8,7 +8,7 @@ wired elsewhere).
 
 Example::
 
-    python benchmarks/huffman_bench.py
+    python -m latentlink.evaluation.huffman_bench
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable
 
 import numpy as np
+
 from latentlink.codec import huffman
 from latentlink.codec.quantize import float2int
 
@@ -69,7 +70,7 @@ def _measure(
     payloads = [encode(array) for array in arrays]
     for payload, array in zip(payloads, arrays, strict=True):
         if not np.array_equal(decode(payload, array), array.reshape(-1)):
-            raise AssertionError("decoder output differs from the input")
+            raise RuntimeError("decoder output differs from the input")
     symbols = sum(int(array.size) for array in arrays)
     encode_s = _best_time(lambda: [encode(array) for array in arrays], repeats)
     pairs = list(zip(payloads, arrays, strict=True))
