@@ -6,43 +6,22 @@ instant and a clear message, not a traceback, greets a missing optional dependen
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from latentlink.data.datasets import DATASETS, DatasetError
-
-DATA_ROOT_ENV = "LATENTLINK_DATA_ROOT"
-
-
-class UserError(click.ClickException):
-    """A problem the user can fix (bad flag, missing file); printed without a traceback."""
-
-    exit_code = 2
-
-
-def write_json(path: Path | None, payload: dict) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        click.echo(f"wrote {path}")
-
-
-dataset_option = click.option(
-    "--dataset",
-    type=click.Choice(DATASETS),
-    default="camvid",
-    show_default=True,
-    help="Data set layout.",
+from latentlink.cli_common import (
+    DATA_ROOT_ENV,
+    UserError,
+    data_root_option,
+    dataset_option,
+    json_option,
+    load_runner,
+    write_json,
 )
-data_root_option = click.option(
-    "--data-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=DATA_ROOT_ENV,
-    required=True,
-    help=f"Data set folder (or ${DATA_ROOT_ENV}), e.g. ../shared/datasets/camvid.",
-)
+from latentlink.data.datasets import DatasetError
+from latentlink.seg_cli import eval_seg, model_stats, train_seg
+
 depth_option = click.option(
     "--depth",
     "-d",
@@ -58,12 +37,6 @@ bits_option = click.option(
     default=8,
     show_default=True,
     help="Quantisation bit length n.",
-)
-json_option = click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the results as JSON here.",
 )
 
 
@@ -188,29 +161,6 @@ def train_codec(resume: bool, export_path: Path | None, quiet: bool, **options) 
         click.echo(f"exported best weights to {export_path}")
 
 
-def load_runner(weights: str, depth: int, bits: int | None, device: str | None):
-    """Load codec weights (``default`` = shipped) for frame-level use, optionally at another n."""
-    import dataclasses
-
-    import torch
-
-    from latentlink.models.inference import TorchCodec
-    from latentlink.models.weights import WeightsError, load_codec, resolve_weights
-
-    try:
-        codec, _ = load_codec(resolve_weights(weights, depth, 8))
-    except WeightsError as error:
-        raise UserError(str(error)) from error
-    if codec.config.depth != depth:
-        click.echo(
-            f"note: {weights} is a d={codec.config.depth} codec; using d={codec.config.depth}"
-        )
-    if bits is not None and bits != codec.config.bits:
-        codec.config = dataclasses.replace(codec.config, bits=bits)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return TorchCodec(codec, device)
-
-
 def iter_frames(dataset: str, data_root: Path, split: str, limit: int):
     """(name, uint8 image) pairs of a split, at full resolution."""
     from latentlink.data.datasets import list_samples, load_rgb
@@ -266,6 +216,20 @@ def run_evaluation(
     listing, total, load = iter_frames(dataset, data_root, split, limit)
     frames = ((name, load(path)) for name, path in listing)
     return evaluate(runner, frames, compare, total=total)
+
+
+@main.command("export-weights")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def export_weights(run_dir: Path, output: Path) -> None:
+    """Write a training run's best checkpoint as a weights file with provenance."""
+    from latentlink.training.codec_trainer import export_run
+
+    try:
+        export_run(run_dir, output)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from error
+    click.echo(f"wrote {output}")
 
 
 @main.command("eval-codec")
@@ -357,7 +321,7 @@ def sweep_codec(
     device: str | None,
     out_dir: Path,
 ) -> None:
-    """The paper's Figs. 5–6: SSIM and PSNR against CF over d and n (PNG plots + Markdown)."""
+    """SSIM and PSNR against CF over d and n, as the paper's Figs 5–6 (PNG plots + Markdown)."""
     from latentlink.evaluation.plots import plot_rd, rd_table_markdown
 
     codecs = parse_codecs(compare)
@@ -520,3 +484,7 @@ def demo(data_root: Path | None, count: int, work_dir: Path) -> None:
         click.echo(f"{name:<22}{len(data):>8}{row[0]:>8.1f}{row[1]:>9.2f}{row[2]:>8.3f}")
     cf, p, s = (sum(col) / len(totals) for col in zip(*totals, strict=True))
     click.echo(f"{'mean':<22}{'':>8}{cf:>8.1f}{p:>9.2f}{s:>8.3f}")
+
+
+for command in (train_seg, eval_seg, model_stats):
+    main.add_command(command)

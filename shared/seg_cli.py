@@ -1,9 +1,7 @@
 """Segmentation commands: ``train-seg``, ``eval-seg`` and ``model-stats``.
 
 Mounted on the main ``latentlink`` group (:mod:`latentlink.cli`) and also usable alone as the
-``seg`` group. This module imports nothing from :mod:`latentlink.cli` at import time, so either
-module can be imported first; the shared helpers (``UserError``, ``write_json``,
-``load_runner``) are imported inside the command bodies, like the heavy modules.
+``seg`` group; shared helpers come from :mod:`latentlink.cli_common`.
 """
 
 from __future__ import annotations
@@ -12,19 +10,24 @@ from pathlib import Path
 
 import click
 
-from latentlink.data.datasets import DATASETS, DatasetError
-from latentlink.training.seg_trainer import CODEC_INPUTS, INPUTS
+from latentlink.cli_common import (
+    UserError,
+    data_root_option,
+    dataset_option,
+    json_option,
+    load_runner,
+    write_json,
+)
+from latentlink.data.datasets import DatasetError
+
+# The names of latentlink.training.seg_trainer.INPUTS, repeated so that listing the commands does
+# not import torch (tests/test_seg_training.py keeps the two equal).
+INPUTS = ("latent", "image", "decoded", "jpeg")
 
 input_option = click.option(
     "--input", "input_name", type=click.Choice(INPUTS), default="latent", show_default=True,
     help="latent: net_C latents (proposed); image: original frames (BL 1); decoded: net_D "
          "reconstructions (BL 3); jpeg: JPEG frames at --jpeg-cf (BL 4).")
-dataset_option = click.option("--dataset", type=click.Choice(DATASETS), default="camvid",
-                              show_default=True, help="Data set layout.")
-data_root_option = click.option(
-    "--data-root", type=click.Path(file_okay=False, path_type=Path),
-    envvar="LATENTLINK_DATA_ROOT", required=True,
-    help="Data set folder (or $LATENTLINK_DATA_ROOT), e.g. ../shared/datasets/camvid.")
 codec_weights_option = click.option(
     "--codec-weights", default="default", show_default=True,
     help="Codec weights for latent/decoded inputs, or 'default' for the shipped ones.")
@@ -36,8 +39,6 @@ cache_option = click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs/latent_cache"), show_default=True,
     help="Where net_C's latents are cached (per codec id, n, data set and split).")
-json_option = click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                           help="Also write the results as JSON here.")
 
 
 @click.group("seg", context_settings={"help_option_names": ["-h", "--help"],
@@ -91,9 +92,8 @@ def seg() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_seg(input_name: str, resume: bool, export_path: Path | None, quiet: bool,
               **options) -> None:
-    """Train a segmenter (the paper's recipe by default; see docs/segmenter.md for CamVid)."""
-    from latentlink.cli import UserError, load_runner
-    from latentlink.training.seg_trainer import SegTrainConfig, SegTrainer
+    """Train a segmenter (the paper's recipe by default, CamVid-sized crops)."""
+    from latentlink.training.seg_trainer import CODEC_INPUTS, SegTrainConfig, SegTrainer
 
     options.update(input=input_name, data_root=str(options["data_root"]),
                    out_dir=str(options["out_dir"]), cache_dir=str(options["cache_dir"]))
@@ -128,6 +128,8 @@ def train_seg(input_name: str, resume: bool, export_path: Path | None, quiet: bo
 @data_root_option
 @click.option("--split", default="val", show_default=True)
 @codec_weights_option
+@click.option("--depth", "-d", type=click.IntRange(1, 3), default=None,
+              help="d of the default codec weights (default: the segmenter's).")
 @bits_option
 @jpeg_cf_option
 @cache_option
@@ -136,12 +138,11 @@ def train_seg(input_name: str, resume: bool, export_path: Path | None, quiet: bo
 @click.option("--device", default=None, help="torch device (default: cuda if available).")
 @json_option
 def eval_seg(weights: str, input_name: str, dataset: str, data_root: Path, split: str,
-             codec_weights: str, bits: int | None, jpeg_cf: float, cache_dir: Path, limit: int,
-             device: str | None, json_path: Path | None) -> None:
+             codec_weights: str, depth: int | None, bits: int | None, jpeg_cf: float,
+             cache_dir: Path, limit: int, device: str | None, json_path: Path | None) -> None:
     """Dataset-level per-class Dice and IoU, mean Dice and mIoU at full frame resolution."""
     import torch
 
-    from latentlink.cli import UserError, load_runner, write_json
     from latentlink.models.segmenter_weights import (
         SegmenterWeightsError,
         check_codec,
@@ -149,6 +150,7 @@ def eval_seg(weights: str, input_name: str, dataset: str, data_root: Path, split
         resolve_segmenter_weights,
     )
     from latentlink.training.seg_trainer import (
+        CODEC_INPUTS,
         evaluate,
         label_spec,
         load_split,
@@ -166,7 +168,7 @@ def eval_seg(weights: str, input_name: str, dataset: str, data_root: Path, split
                         f"{config.input_kind}s")
     runner = None
     if input_name in CODEC_INPUTS:
-        runner = load_runner(codec_weights, config.depth, bits, str(device))
+        runner = load_runner(codec_weights, depth or config.depth, bits, str(device))
         if input_name == "latent":
             try:
                 check_codec(meta, runner.codec_id)
@@ -205,7 +207,6 @@ def eval_seg(weights: str, input_name: str, dataset: str, data_root: Path, split
 def model_stats(preset: str, height: int, width: int, depth: int, stem: str, classes: int,
                 json_path: Path | None) -> None:
     """Parameters and MACs of net_C, net_D and the segmenters' parts at one frame size."""
-    from latentlink.cli import write_json
     from latentlink.evaluation.complexity import costs_report
 
     report = costs_report(height, width, depth, preset, classes, stem)

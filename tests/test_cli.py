@@ -40,6 +40,20 @@ def trained(synthetic_camvid, tmp_path_factory):
     return out / "codec.pt"
 
 
+def test_export_weights_from_a_run(trained, tmp_path):
+    run_dir = trained.parent / "run"
+    out = tmp_path / "shipped.pt"
+    result = CliRunner().invoke(main, ["export-weights", str(run_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    from latentlink.models.weights import load_codec
+
+    _, provenance = load_codec(out)
+    assert provenance["trained_with"]["depth"] == 1 and provenance["epochs_run"] == 1
+    assert provenance["selected"]["epoch"] == 1
+    empty = CliRunner().invoke(main, ["export-weights", str(tmp_path), "-o", str(out)])
+    assert empty.exit_code == 2 and "no best.pt" in empty.output
+
+
 def test_help_lists_every_command():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0

@@ -1,12 +1,15 @@
 """Segmenter training: latent cache, crops, loss, a few real steps, checkpoints and the CLI."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
+from latentlink import seg_cli
 from latentlink.cli import main
 from latentlink.codec import container
 from latentlink.codec.quantize import float2int
@@ -24,6 +27,7 @@ from latentlink.training.latent_cache import (
     save_latents,
 )
 from latentlink.training.seg_trainer import (
+    INPUTS,
     SegTrainConfig,
     SegTrainer,
     load_split,
@@ -214,6 +218,12 @@ def eval_args(root, tmp_path, input_name, codec, *extra):
     return ["eval-seg", "--weights", str(tmp_path / f"seg-{input_name}.pt"), "--input",
             input_name, "--data-root", str(root), "--codec-weights", str(codec), "--jpeg-cf",
             "10", "--cache-dir", str(tmp_path / "c"), *extra]
+
+
+def test_cli_offers_every_trainer_input_without_importing_torch():
+    assert seg_cli.INPUTS == INPUTS
+    code = "import sys, latentlink.seg_cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 @pytest.mark.parametrize("input_name", ["latent", "decoded", "jpeg"])

@@ -84,3 +84,7 @@ def test_unknown_weights_are_clear_errors(tmp_path):
     torch.save({"format": "other"}, junk)
     with pytest.raises(WeightsError, match="not a LatentLink"):
         load_codec(junk)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_codec(garbage)

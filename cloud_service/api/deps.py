@@ -70,10 +70,14 @@ ModelsDep = Annotated[Models, Depends(ready_models)]
 
 
 def current_principal(
-    runtime: RuntimeDep, session: SessionDep,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """Whoever the bearer token belongs to; 401 for a missing or unknown token."""
+    """Whoever the bearer token belongs to; 401 for a missing or unknown token.
+
+    The lookup uses a session of its own, closed at once: a connection held for the whole
+    request would leave the pool empty for ingest under load (and deadlock it).
+    """
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", challenge)
@@ -81,7 +85,8 @@ def current_principal(
     admin = runtime.settings.admin_token
     if admin is not None and same_token(token, admin.get_secret_value()):
         return Principal(vehicle=None)
-    vehicle = crud.vehicle_by_token_hash(session, hash_token(token))
+    with runtime.sessions() as session:
+        vehicle = crud.vehicle_by_token_hash(session, hash_token(token))
     if vehicle is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", challenge)
     return Principal(vehicle=vehicle.name)
@@ -97,9 +102,11 @@ def current_vehicle(principal: PrincipalDep) -> str:
     return principal.vehicle
 
 
-def readable_frame(frame_id: FrameId, principal: PrincipalDep, session: SessionDep) -> FrameRecord:
+def readable_frame(frame_id: FrameId, principal: PrincipalDep,
+                   runtime: RuntimeDep) -> FrameRecord:
     """The frame, if the caller may read it; 404 if there is none, 403 if it is not theirs."""
-    record = crud.frame_by_id(session, frame_id)
+    with runtime.sessions() as session:
+        record = crud.frame_by_id(session, frame_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no frame with id {frame_id}")
     if not principal.may_read(record.vehicle):

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from latentlink.codec.container import ContainerLimits
@@ -23,12 +23,13 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 class Settings(BaseSettings):
     """Everything an operator can set; defaults run a single embedded node (SQLite + files)."""
 
+    # An empty variable counts as unset, as compose's ${VAR:-} leaves it.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, populate_by_name=True,
-                                      extra="forbid")
+                                      extra="forbid", env_ignore_empty=True)
 
     data_dir: Path = Field(Path("data"), description="Embedded database and blob files live here.")
     database_url: str | None = Field(
-        None, validation_alias=AliasChoices("DATABASE_URL", "LATENTLINK_DATABASE_URL"),
+        None, validation_alias="DATABASE_URL",
         description="SQLAlchemy URL, e.g. postgresql+psycopg://u:p@host/db; "
                     "unset: SQLite in the data dir.")
     admin_token: SecretStr | None = Field(
@@ -98,9 +99,5 @@ class Settings(BaseSettings):
     @classmethod
     def env_names(cls) -> dict[str, str]:
         """Field name → the environment variable that sets it."""
-        names = {}
-        for name, field in cls.model_fields.items():
-            alias = field.validation_alias
-            names[name] = alias.choices[0] if isinstance(alias, AliasChoices) \
-                else f"{ENV_PREFIX}{name.upper()}"
-        return names
+        return {name: field.validation_alias if isinstance(field.validation_alias, str)
+                else f"{ENV_PREFIX}{name.upper()}" for name, field in cls.model_fields.items()}

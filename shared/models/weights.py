@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -94,7 +95,7 @@ def load_codec(path: Path | str, map_location: str | torch.device = "cpu") -> tu
     """Rebuild a :class:`Codec` in eval mode from a weights file; returns (codec, provenance)."""
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
         raise WeightsError(f"cannot read codec weights {path}: {error}") from error
     if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
         raise WeightsError(f"{path} is not a LatentLink codec weights file ({WEIGHTS_FORMAT})")

@@ -255,34 +255,40 @@ class CodecTrainer:
 
     def export_best(self, path: Path) -> Path:
         """Write the best checkpoint's weights as a shippable file with provenance."""
-        best = self.out_dir / "best.pt"
-        state = torch.load(
-            best if best.exists() else self.out_dir / "last.pt",
-            map_location="cpu",
-            weights_only=False,
-        )
-        codec = Codec(self.codec.config)
-        codec.load_state_dict(state["model"])
-        history = self.out_dir / "history.jsonl"
-        records = (
-            [json.loads(line) for line in history.read_text().splitlines()]
-            if history.exists()
-            else []
-        )
-        best_record = min(
-            records, key=lambda r: r["val_mse"] + self.config.rate_lambda * r["val_bpp"], default={}
-        )
-        save_codec(
-            codec,
-            path,
-            provenance={
-                "trained_with": asdict(self.config),
-                "epochs_run": state["epoch"],
-                "steps_run": state["step"],
-                "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
-                "device": str(self.device),
-                "selected": best_record,
-                "codec_id": codec_id(codec),
-            },
-        )
-        return path
+        return export_run(self.out_dir, path)
+
+
+def export_run(run_dir: Path, path: Path) -> Path:
+    """Ship a run's best checkpoint (by the validation score) with its provenance.
+
+    Provenance records the full training configuration, the epoch and step of the selected
+    checkpoint, the training wall time up to it, the device, its validation figures and the
+    codec id, so docs/weights.md can be regenerated from the weights files alone.
+    """
+    run_dir = Path(run_dir)
+    best, last = run_dir / "best.pt", run_dir / "last.pt"
+    if not best.exists() and not last.exists():
+        raise FileNotFoundError(f"{run_dir} has no best.pt or last.pt checkpoint")
+    state = torch.load(best if best.exists() else last, map_location="cpu", weights_only=False)
+    config = CodecTrainConfig(**state["config"])
+    codec = Codec(CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp))
+    codec.load_state_dict(state["model"])
+    history = run_dir / "history.jsonl"
+    records = (
+        [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+    )
+    selected = next((r for r in records if r["epoch"] == state["epoch"]), {})
+    save_codec(
+        codec,
+        path,
+        provenance={
+            "trained_with": asdict(config),
+            "epochs_run": state["epoch"],
+            "steps_run": state["step"],
+            "wall_seconds": round(state.get("wall_seconds", 0.0), 1),
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "selected": selected,
+            "codec_id": codec_id(codec),
+        },
+    )
+    return path

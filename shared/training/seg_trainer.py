@@ -18,6 +18,11 @@ weight 0.4, optional OHEM (keep pixels whose true-class probability is below 0.7
 covers most of the frame height, and 352 is a multiple of every latent stride 4/8/16, so latent
 and label crops stay aligned) and horizontal flips. Crops larger than a frame shrink to the frame.
 
+On a short CPU schedule (lite preset, a few thousand iterations, no pretrained backbone) the
+paper's lr 1e-3 starts slowly: in a 130-second probe on CamVid (latents of an untrained net_C,
+bf16, one thread) lr 1e-2 reached a training loss of 0.59 after 92 iterations against 1.34 after
+72 with 1e-3. The CamVid commands therefore pass ``--lr 1e-2``; the default stays the paper's.
+
 Flips of latents come from net_C run on the flipped frame (cached as the "mirrored" split), never
 from flipping a latent: net_C's filters are not mirror-symmetric, so a flipped latent is not a
 latent net_C would send.
@@ -34,7 +39,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +112,6 @@ class SegTrainConfig:
     threads: int = 0
     out_dir: str = "runs/seg"
     cache_dir: str = "runs/latent_cache"
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Listing frames: filters, a stable (ts, id) order, and opaque cursors that never repeat or skip."""
+"""Listing frames: filters, a stable (ts, id) order, and cursors that never repeat or skip."""
 
 from __future__ import annotations
 

@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# LatentLink cloud service: ingest, compressed-domain segmentation, operator API.
+#
+#   docker build -f docker/cloud.Dockerfile -t latentlink-cloud .                        # CPU
+#   docker build -f docker/cloud.Dockerfile --build-arg VARIANT=cuda -t latentlink-cloud:cuda .
+#
+# VARIANT picks the base image and the PyTorch wheel index; everything else is shared. Build and
+# runtime stages use the same base so the virtual environment copies across unchanged.
+
+ARG VARIANT=cpu
+
+FROM python:3.11-slim-bookworm AS base-cpu
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ENV TORCH_INDEX=${TORCH_INDEX}
+
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04 AS base-cuda
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
+ENV TORCH_INDEX=${TORCH_INDEX} DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends software-properties-common \
+ && add-apt-repository -y ppa:deadsnakes/ppa \
+ && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev \
+ && ln -sf /usr/bin/python3.11 /usr/local/bin/python \
+ && rm -rf /var/lib/apt/lists/*
+
+FROM base-${VARIANT} AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch first, from the variant's index, so the project's pin resolves to that build.
+RUN pip install --index-url "$TORCH_INDEX" "torch==2.13.0"
+COPY pyproject.toml README.md /src/
+COPY shared /src/shared
+COPY cloud_service /src/cloud_service
+COPY edge_agent /src/edge_agent
+RUN pip install "/src[cloud]"
+
+FROM base-${VARIANT} AS runtime
+RUN useradd --system --uid 10001 --home-dir /data --create-home latentlink
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 LATENTLINK_DATA_DIR=/data
+USER latentlink
+VOLUME /data
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+ENTRYPOINT ["cloud-service"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

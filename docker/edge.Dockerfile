@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# LatentLink edge agent: net_C through ONNX Runtime, Huffman coding, upload. No torch: the
+# image installs latentlink with the "edge" extra only (onnxruntime, numpy, httpx).
+#
+#   docker build -f docker/edge.Dockerfile -t latentlink-edge .
+
+FROM python:3.11-slim-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md /src/
+COPY shared /src/shared
+COPY cloud_service /src/cloud_service
+COPY edge_agent /src/edge_agent
+RUN pip install "/src[edge]"
+
+FROM python:3.11-slim-bookworm AS runtime
+RUN useradd --system --uid 10001 --create-home latentlink
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
+USER latentlink
+ENTRYPOINT ["edge-agent"]
+CMD ["run", "--source", "synthetic"]
