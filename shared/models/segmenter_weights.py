@@ -10,7 +10,6 @@ training frames, if any, goes in the provenance).
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter
-from latentlink.models.weights import SHIPPED_DIR
+from latentlink.models.weights import SHIPPED_DIR, WeightsError, read_weights_file
 
 SEGMENTER_FORMAT = "latentlink-segmenter/1"
 DEFAULT_SEGMENTER = "seg_lite_d2_n8.pt"
@@ -73,10 +72,10 @@ def load_segmenter(path: Path | str, map_location: str | torch.device = "cpu"
     if not path.is_file():
         raise SegmenterWeightsError(f"segmenter weights file {path} does not exist")
     try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        raise SegmenterWeightsError(f"cannot read segmenter weights {path}: {error}") from error
-    if not isinstance(blob, dict) or blob.get("format") != SEGMENTER_FORMAT:
+        blob = read_weights_file(path, "segmenter", map_location)
+    except WeightsError as error:
+        raise SegmenterWeightsError(str(error)) from error
+    if blob.get("format") != SEGMENTER_FORMAT:
         raise SegmenterWeightsError(
             f"{path} is not a LatentLink segmenter weights file ({SEGMENTER_FORMAT})")
     try:

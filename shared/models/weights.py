@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
 
 import torch
@@ -91,13 +90,26 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
     )
 
 
-def load_codec(path: Path | str, map_location: str | torch.device = "cpu") -> tuple[Codec, dict]:
-    """Rebuild a :class:`Codec` in eval mode from a weights file; returns (codec, provenance)."""
+def read_weights_file(path: Path | str, kind: str, map_location="cpu") -> dict:
+    """``torch.load`` (weights only) of a LatentLink weights file, as a dict.
+
+    The weights-only unpickler raises a wide variety of exceptions on a damaged or foreign file
+    (IndexError, UnpicklingError, RuntimeError, ...), so any failure to parse becomes one
+    ``WeightsError`` naming the file; weights-only loading means no code from the file runs.
+    """
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        raise WeightsError(f"cannot read codec weights {path}: {error}") from error
-    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
+    except Exception as error:
+        raise WeightsError(f"cannot read {kind} weights {path}: {error}") from error
+    if not isinstance(blob, dict):
+        raise WeightsError(f"{path} is not a LatentLink {kind} weights file")
+    return blob
+
+
+def load_codec(path: Path | str, map_location: str | torch.device = "cpu") -> tuple[Codec, dict]:
+    """Rebuild a :class:`Codec` in eval mode from a weights file; returns (codec, provenance)."""
+    blob = read_weights_file(path, "codec", map_location)
+    if blob.get("format") != WEIGHTS_FORMAT:
         raise WeightsError(f"{path} is not a LatentLink codec weights file ({WEIGHTS_FORMAT})")
     codec = Codec(CodecConfig(**blob["config"]))
     codec.compressor.load_state_dict(blob["compressor"])
