@@ -47,7 +47,11 @@ data_dir_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
-    """LatentLink cloud service: ingest, segment and serve compressed camera frames."""
+    """LatentLink cloud service: ingest, segment and serve compressed camera frames.
+
+    Settings come from LATENTLINK_* environment variables and DATABASE_URL (all listed in
+    docs/cloud.md); flags override them. Bad configuration exits with status 2.
+    """
 
 
 @main.command()
@@ -57,7 +61,11 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def serve(data_dir: Path | None, host: str, port: int, log_level: str) -> None:
-    """Serve the HTTP API with uvicorn (one process; scale out with more replicas)."""
+    """Serve the HTTP API with uvicorn.
+
+    One process loads the models once and runs one segmentation worker; scale out with more
+    replicas sharing DATABASE_URL and an S3 bucket. Readiness: GET /readyz.
+    """
     import uvicorn
 
     from cloud_service.main import create_app
@@ -79,7 +87,11 @@ def serve(data_dir: Path | None, host: str, port: int, log_level: str) -> None:
 @click.argument("name")
 @data_dir_option
 def add_vehicle(name: str, data_dir: Path | None) -> None:
-    """Register vehicle NAME and print its new bearer token (shown once, on the last line)."""
+    """Register vehicle NAME and print its new bearer token.
+
+    The token is shown once, alone on the last line; only its SHA-256 is stored. Uses the same
+    database as serve (DATABASE_URL, or SQLite in the data dir).
+    """
     from cloud_service import crud
     from cloud_service.db.session import create_tables, make_engine, make_sessions
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_service.core.config import Settings
 from cloud_service.core.metrics import Metrics
+from cloud_service.core.security import TokenCache
 from cloud_service.db.session import create_tables, make_engine, make_sessions
 from cloud_service.db.writer import GroupWriter
 from cloud_service.ml import Models, load_models
@@ -34,6 +35,7 @@ class Runtime:
     writer: GroupWriter
     blobs: BlobStore
     metrics: Metrics = field(default_factory=Metrics)
+    tokens: TokenCache = field(default_factory=TokenCache)
     models: Models | None = None
     worker: SegmentationWorker | None = None
     load_error: str | None = None

@@ -236,3 +236,14 @@ def test_resume_requires_a_checkpoint(synthetic_camvid, tmp_path):
         ],
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_demo_round_trips_synthetic_frames_with_the_shipped_codec(tmp_path):
+    from latentlink.models.weights import shipped_weights_path
+
+    if not shipped_weights_path(2).is_file():
+        pytest.skip("no shipped d=2 codec weights")
+    result = CliRunner().invoke(main, ["demo", "--frames", "2", "--work-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "synthetic-1" in result.output and "mean" in result.output
+    assert (tmp_path / "net_c.onnx").is_file()

@@ -1,5 +1,8 @@
 """Dependencies shared by the routes: the runtime, a database session, and who is calling.
 
+Dependencies that do not block are ``async def``: FastAPI runs plain ``def`` dependencies on its
+thread pool, a hop per dependency per request that the upload path cannot afford.
+
 Who may do what:
 
 - ``POST /frames``: a vehicle's own token, for its own frames only.
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -44,14 +48,14 @@ class Principal:
         return self.is_admin or self.vehicle == vehicle
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def ready_models(runtime: RuntimeDep) -> Models:
+async def ready_models(runtime: RuntimeDep) -> Models:
     """The loaded models; 503 (with Retry-After) while they are still loading."""
     if runtime.models is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -69,15 +73,11 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ModelsDep = Annotated[Models, Depends(ready_models)]
 
 
-def current_principal(
+async def current_principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """Whoever the bearer token belongs to; 401 for a missing or unknown token.
-
-    The lookup uses a session of its own, closed at once: a connection held for the whole
-    request would leave the pool empty for ingest under load (and deadlock it).
-    """
+    """Whoever the bearer token belongs to; 401 for a missing or unknown token."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", challenge)
@@ -85,17 +85,28 @@ def current_principal(
     admin = runtime.settings.admin_token
     if admin is not None and same_token(token, admin.get_secret_value()):
         return Principal(vehicle=None)
+    token_hash = hash_token(token)
+    name = runtime.tokens.get(token_hash)
+    if name is None:
+        name = await run_in_threadpool(_vehicle_name, runtime, token_hash)
+        if name is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", challenge)
+        runtime.tokens.put(token_hash, name)
+    return Principal(vehicle=name)
+
+
+def _vehicle_name(runtime: Runtime, token_hash: str) -> str | None:
+    """The lookup uses a session of its own, closed at once: a connection held for the whole
+    request would leave the pool empty for ingest under load (and deadlock it)."""
     with runtime.sessions() as session:
-        vehicle = crud.vehicle_by_token_hash(session, hash_token(token))
-    if vehicle is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", challenge)
-    return Principal(vehicle=vehicle.name)
+        vehicle = crud.vehicle_by_token_hash(session, token_hash)
+        return None if vehicle is None else vehicle.name
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def current_vehicle(principal: PrincipalDep) -> str:
+async def current_vehicle(principal: PrincipalDep) -> str:
     """The uploading vehicle's name; the admin token cannot upload (frames come from vehicles)."""
     if principal.vehicle is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "uploads need a vehicle's own token")

@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 
 TOKEN_BYTES = 32
+TOKEN_CACHE_S = 60.0
 
 
 def new_token() -> str:
@@ -27,3 +30,28 @@ def hash_token(token: str) -> str:
 def same_token(given: str, expected: str) -> bool:
     """Constant-time comparison, so response timing does not reveal a token's prefix."""
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class TokenCache:
+    """Vehicle names by token hash, remembered for :data:`TOKEN_CACHE_S` seconds.
+
+    Every upload authenticates; remembering known tokens spares each one a database round trip
+    and a thread hop. Only successful lookups are kept, so a new vehicle works at once, and a
+    vehicle removed from the database directly is refused at most a minute later.
+    """
+
+    def __init__(self, ttl: float = TOKEN_CACHE_S) -> None:
+        self.ttl = ttl
+        self._names: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> str | None:
+        with self._lock:
+            entry = self._names.get(token_hash)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, token_hash: str, name: str) -> None:
+        with self._lock:
+            self._names[token_hash] = (name, time.monotonic() + self.ttl)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cloud.conftest import ADMIN_TOKEN, MSGPACK, LiveServer
+from tests.cloud.servers import ADMIN_TOKEN, MSGPACK, LiveServer
 
 
 @pytest.fixture(scope="module")

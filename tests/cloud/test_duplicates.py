@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.cloud.conftest import MSGPACK, LiveServer
+from tests.cloud.servers import MSGPACK, LiveServer
 
 
 def test_retry_returns_the_stored_record(server: LiveServer, make_container) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.cloud.conftest import (
+from tests.cloud.servers import (
     ADMIN_TOKEN,
     MSGPACK,
     add_vehicle,

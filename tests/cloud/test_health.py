@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from cloud_service import runtime as runtime_module
-from tests.cloud.conftest import MSGPACK, bearer, server_settings, threaded_server, wait_ready
+from tests.cloud.servers import MSGPACK, bearer, server_settings, threaded_server, wait_ready
 
 
 def test_not_ready_until_models_are_loaded(tmp_path: Path, codec, make_container,

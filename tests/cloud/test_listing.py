@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.cloud.conftest import MSGPACK, LiveServer
+from tests.cloud.servers import MSGPACK, LiveServer
 
 BASE_TS = 1_800_000_000.0
 OFFSETS = [5, 1, 3, 3, 3, 0, 9]  # equal times test the tie-break on id

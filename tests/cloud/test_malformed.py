@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import msgpack
 import pytest
 
-from tests.cloud.conftest import BODY_LIMIT, LATENT_LIMIT, MSGPACK, LiveServer
+from tests.cloud.servers import BODY_LIMIT, LATENT_LIMIT, MSGPACK, LiveServer
 
 
 def fields(body: bytes) -> dict:

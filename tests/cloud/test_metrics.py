@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from tests.cloud.conftest import MSGPACK, LiveServer
-
-
-def scrape(server: LiveServer) -> dict[tuple[str, tuple], float]:
-    """Every sample as {(name, sorted labels): value}."""
-    with server.client() as client:
-        text = client.get("/metrics").text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+from tests.cloud.servers import MSGPACK, LiveServer, scrape, value
 
 
 def test_metrics_count_uploads(server: LiveServer, make_container) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from latentlink.codec import container
-from tests.cloud.conftest import FRAME_SIZE, MSGPACK, LiveServer
+from tests.cloud.servers import FRAME_SIZE, MSGPACK, LiveServer
 
 
 def wait_segmented(client, frame_id: int, timeout: float = 30) -> dict:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.cloud.conftest import MSGPACK, LiveServer, live_server, server_settings
+from tests.cloud.servers import MSGPACK, LiveServer, live_server, server_settings
 
 
 @pytest.fixture(scope="module")

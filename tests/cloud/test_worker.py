@@ -7,8 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.cloud.conftest import MSGPACK, live_server, server_settings
-from tests.cloud.test_metrics import scrape, value
+from tests.cloud.servers import MSGPACK, live_server, scrape, server_settings, value
 
 FRAMES = 12
 BATCH = 4

@@ -1,0 +1,1 @@
+"""Configuration, security and metrics: what every other module of the service reads."""
