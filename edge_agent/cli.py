@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args, get_origin
@@ -64,7 +65,10 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def _option(name: str, field: FieldInfo):
+Command = Callable[..., None]
+
+
+def _option(name: str, field: FieldInfo) -> Callable[[Command], Command]:
     """The click option of one setting; its default is None so that unset flags defer to the
     environment and the config file."""
     if field.is_required():
@@ -94,7 +98,8 @@ def _metavar(name: str, field: FieldInfo) -> str:
     return TYPE_METAVARS.get(kinds[0] if kinds else field.annotation, "TEXT")
 
 
-def settings_options(command):
+def settings_options(command: Command) -> Command:
+    """Add one option per :class:`AgentSettings` field to ``command``."""
     for name, field in reversed(AgentSettings.model_fields.items()):
         command = _option(name, field)(command)
     return command

@@ -109,7 +109,10 @@ class FolderSource(Source):
                 if skip(frame_id):
                     taken.add(entry.name)
                     continue
-                stat = entry.stat()
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:  # deleted since the listing
+                    continue
                 if self.watch:
                     signature = (stat.st_size, stat.st_mtime_ns)
                     if signatures.get(entry.name) != signature:

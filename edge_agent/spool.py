@@ -42,6 +42,7 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,8 @@ class Spool:
             if frame_id not in self._ledger_ids:
                 self._remember(frame_id)
 
-    def _acquire_lock(self):
+    def _acquire_lock(self) -> TextIO:
+        """The lock file, flocked; its content is our pid, for ``edge-agent status``."""
         handle = open(self.root / LOCK, "a+")  # noqa: SIM115 (held for the spool's lifetime)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

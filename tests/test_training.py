@@ -52,7 +52,8 @@ def test_training_improves_and_resumes(synthetic_camvid, tmp_path):
     summary = evaluate(TorchCodec(codec), frames, compare=["jpeg"], show_progress=False)
     assert summary["frames"] == 2
     assert set(summary) >= {"cf", "psnr", "ssim", "bits_per_symbol", "entropy_bits_per_symbol"}
-    assert summary["bits_per_symbol"] >= summary["entropy_bits_per_symbol"] > 0
+    # Huffman's sparse (run-length) tables can go below the order-0 bound, so no ordering here.
+    assert summary["bits_per_symbol"] > 0 and summary["entropy_bits_per_symbol"] > 0
     assert summary["compare"]["jpeg"]["cf"] > 0
 
 

@@ -35,7 +35,9 @@ class FrameResult:
 def channel_entropy_bits(codes: np.ndarray) -> float:
     """Σ over channels of each channel's order-0 entropy: the bound for per-channel Huffman tables.
 
-    It is never above the pooled order-0 entropy, so it bounds both table modes from below.
+    It is never above the pooled order-0 entropy, so it bounds both plain table modes from below;
+    the coder's sparse tables (run lengths of a dominant symbol) exploit order-1 structure and can
+    land below it on mostly-saturated latents.
     """
     return sum(huffman.entropy_bits(channel) for channel in codes)
 

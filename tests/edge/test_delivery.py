@@ -92,18 +92,24 @@ def test_a_server_outage_loses_and_duplicates_nothing(codec, make_agent, tmp_pat
     assert spool_files(agent.spool, "rejected") == []
 
 
-def test_kill_9_and_restart_lose_and_duplicate_nothing(cloud, make_agent, tmp_path):
+def test_kill_9_and_restart_lose_and_duplicate_nothing(codec, make_agent, tmp_path):
+    """Killed while frames wait in the spool (the server is away): the restarted agent sends
+    those first, then captures only what was never spooled."""
     folder = tmp_path / "frames"
     names = write_frames(folder, 14)
-    agent = make_agent(cloud, "edge-kill")
-    process = agent.start(folder, "--fps", "12")
-    wait_for(lambda: len(cloud.frame_ids("edge-kill")) >= 4)
-    process.kill()
-    process.communicate()
-    assert len(cloud.frame_ids("edge-kill")) < len(names), "killed too late to prove anything"
-    code, log = agent.run(folder, "--once")
-    assert code == 0, log
-    assert sorted(cloud.frame_ids("edge-kill")) == expected_ids(folder, names)
+    with running_cloud(tmp_path / "cloud", codec[1]) as cloud:
+        agent = make_agent(cloud, "edge-kill")
+        process = agent.start(folder, "--fps", "8")
+        wait_for(lambda: len(cloud.frame_ids("edge-kill")) >= 3)
+        cloud.stop()
+        wait_for(lambda: len(list((agent.spool / "pending").iterdir())) >= 2)
+        process.kill()
+        process.communicate()
+        cloud.start()
+        assert 3 <= len(cloud.frame_ids("edge-kill")) < len(names), "killed too late"
+        code, log = agent.run(folder, "--once")
+        assert code == 0, log
+        assert sorted(cloud.frame_ids("edge-kill")) == expected_ids(folder, names)
     assert spool_files(agent.spool, "pending") == spool_files(agent.spool, "rejected") == []
 
 
