@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from latentlink.codec.onnx_compressor import OnnxCompressor
+from latentlink.evaluation.complexity import module_macs
 from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.export import export_compressor
 
@@ -28,9 +28,8 @@ SIZES = {"480x360": (360, 480), "1024x2048": (1024, 2048)}
 
 
 def count_macs(codec: Codec, height: int, width: int) -> int:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        codec.compressor(torch.zeros(1, 3, height, width))
-    return counter.get_total_flops() // 2
+    with torch.no_grad():
+        return module_macs(codec.compressor, torch.zeros(1, 3, height, width))[""]
 
 
 def peak_macs_per_s(threads: int, size: int = 2048, repeats: int = 5) -> float:
