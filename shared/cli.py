@@ -128,6 +128,16 @@ def main() -> None:
     show_default=True,
     help="Checkpoints and history.",
 )
+@click.option(
+    "--init-weights",
+    default="",
+    help="Start from these codec weights (file or 'default[:variant]') instead of random.",
+)
+@click.option(
+    "--freeze-compressor",
+    is_flag=True,
+    help="Train net_D only (needs --init-weights): the codec id and stored latents stay valid.",
+)
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")
 @click.option(
     "--export",
@@ -145,7 +155,7 @@ def train_codec(resume: bool, export_path: Path | None, quiet: bool, **options) 
     config = CodecTrainConfig(**options)
     try:
         trainer = CodecTrainer(config, log=click.echo)
-    except DatasetError as error:
+    except (DatasetError, ValueError) as error:
         raise UserError(str(error)) from error
     last = Path(config.out_dir) / "last.pt"
     if resume:

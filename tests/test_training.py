@@ -89,3 +89,39 @@ def test_unknown_weights_are_clear_errors(tmp_path):
     garbage.write_bytes(b"this is not a checkpoint")
     with pytest.raises(WeightsError, match="cannot read"):
         load_codec(garbage)
+
+
+def test_decoder_fine_tuning_keeps_the_codec_id(synthetic_camvid, tmp_path):
+    first = CodecTrainer(
+        tiny_config(synthetic_camvid, tmp_path / "a", epochs=1), log=lambda _: None
+    )
+    first.run(show_progress=False)
+    weights = first.export_best(tmp_path / "a.pt")
+    base, _ = load_codec(weights)
+    tuned_run = CodecTrainer(
+        tiny_config(
+            synthetic_camvid,
+            tmp_path / "b",
+            epochs=1,
+            init_weights=str(weights),
+            freeze_compressor=True,
+        ),
+        log=lambda _: None,
+    )
+    tuned_run.run(show_progress=False)
+    tuned, provenance = load_codec(tuned_run.export_best(tmp_path / "b.pt"))
+    assert provenance["codec_id"] == TorchCodec(base).codec_id
+    changed = any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            base.decompressor.state_dict().values(),
+            tuned.decompressor.state_dict().values(),
+            strict=True,
+        )
+    )
+    assert changed, "net_D was trained"
+
+
+def test_freezing_needs_initial_weights(synthetic_camvid, tmp_path):
+    with pytest.raises(ValueError, match="init-weights"):
+        CodecTrainer(tiny_config(synthetic_camvid, tmp_path, freeze_compressor=True))

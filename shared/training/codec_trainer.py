@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from latentlink.codec.quantize import float2int
 from latentlink.data.datasets import list_samples, load_images
 from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.quantization import bits_per_pixel, psnr_from_mse, soft_entropy_bits
-from latentlink.models.weights import codec_id, save_codec
+from latentlink.models.weights import codec_id, load_codec, resolve_weights, save_codec
 from latentlink.training.patches import epoch_batches, to_tensor
 
 
@@ -64,7 +64,10 @@ class CodecTrainConfig:
     seed: int = 0
     out_dir: str = "runs/codec"
     threads: int = 0
-    extra: dict = field(default_factory=dict)
+    init_weights: str = ""
+    """Start from these codec weights (a file or 'default[:variant]') instead of random init."""
+    freeze_compressor: bool = False
+    """Train net_D only. net_C, and with it the codec id and every stored latent, stays valid."""
 
 
 def pick_device() -> torch.device:
@@ -127,9 +130,12 @@ class CodecTrainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        self.codec = Codec(CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp))
+        self.codec = self._initial_codec(config)
         self.codec.to(self.device, memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.codec.parameters(), lr=config.lr)
+        if config.freeze_compressor:
+            self.codec.compressor.requires_grad_(False)
+        trainable = [p for p in self.codec.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=config.lr)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.wall_seconds = 0.0
         self.train_frames = load_images(
@@ -137,6 +143,19 @@ class CodecTrainer:
         )
         val = list_samples(config.dataset, config.data_root, config.val_split)
         self.val_frames = load_images(val[: config.val_frames] if config.val_frames else val)
+
+    @staticmethod
+    def _initial_codec(config: CodecTrainConfig) -> Codec:
+        wanted = CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp)
+        if not config.init_weights:
+            if config.freeze_compressor:
+                raise ValueError("freezing net_C needs --init-weights (a trained net_C)")
+            return Codec(wanted)
+        codec, _ = load_codec(resolve_weights(config.init_weights, config.depth, config.bits))
+        if codec.config != wanted:
+            raise ValueError(f"--init-weights {config.init_weights} is a {codec.config} codec, "
+                             f"but this run asks for {wanted}")
+        return codec.train()
 
     # -- checkpoints -------------------------------------------------------------------------
     def _state(self) -> dict:
