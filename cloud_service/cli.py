@@ -7,12 +7,15 @@ anything is started.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_service.core.config import Settings
 from cloud_service.core.security import hash_token, new_token
@@ -114,6 +117,106 @@ def add_vehicle(name: str, data_dir: Path | None) -> None:
         engine.dispose()
     click.echo(f"added vehicle {name}; its token (stored only as a hash, shown this once):")
     click.echo(token)
+
+
+@main.command("import-annotations")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@data_dir_option
+@click.option("--dataset", type=click.Choice(["camvid", "cityscapes"]), required=True,
+              help="How the label files are named and what their pixel values mean.")
+@click.option("--source", type=click.Choice(["human", "pseudo"]), default="human",
+              show_default=True, help="Who made these labels.")
+@click.option("--vehicle", help="Only label this vehicle's frames.")
+def import_annotations(folder: Path, data_dir: Path | None, dataset: str, source: str,
+                       vehicle: str | None) -> None:
+    """Label stored frames from CamVid or Cityscapes label files under FOLDER.
+
+    A file labels the stored frames whose name (the vehicle's frame id) is the file's frame
+    name; prints how many frames were labelled and which files matched no frame.
+    """
+    from cloud_service.finetune.annotations import Source
+    from cloud_service.finetune.importer import import_annotations as run_import
+    from cloud_service.storage import make_blob_store
+
+    settings = load_settings(data_dir=data_dir)
+    _check_database(settings)
+    with _sessions(settings) as sessions, sessions.begin() as session:
+        report = run_import(session, make_blob_store(settings), folder, dataset,
+                            Source(source), vehicle)
+    for path, reason in report.invalid.items():
+        click.echo(f"invalid: {path}: {reason}", err=True)
+    click.echo(f"matched {report.matched}, unmatched {len(report.unmatched)}, "
+               f"invalid {len(report.invalid)}")
+
+
+@main.command()
+@data_dir_option
+@click.option("--vehicle", help="Only this vehicle's frames.")
+@click.option("--since", help="Captured at or after (ISO 8601 or Unix seconds).")
+@click.option("--until", help="Captured before.")
+@click.option("--source", type=click.Choice(["human", "pseudo"]), default="human",
+              show_default=True, help="Which labels to train on.")
+@click.option("--base-version", type=int, help="Registry version to start from "
+                                                "(default: the serving model).")
+@click.option("--iterations", type=int)
+@click.option("--lr", type=float)
+@click.option("--batch-size", type=int)
+@click.option("--holdout-fraction", type=float)
+@click.option("--seed", type=int)
+def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, until: str | None,
+             source: str, base_version: int | None, **hyperparameters: object) -> None:
+    """Queue a fine-tuning job and print its id; a running server's job thread takes it.
+
+    Hyperparameters left out take the defaults of POST /jobs/finetune (docs/finetune.md).
+    """
+    from cloud_service.finetune import jobs
+    from cloud_service.finetune.spec import JobRequest
+
+    settings = load_settings(data_dir=data_dir)
+    given = {key: value for key, value in hyperparameters.items() if value is not None}
+    try:
+        request = JobRequest(vehicle=vehicle, since=since, until=until, source=source,
+                             base_version=base_version, hyperparameters=given)
+    except ValidationError as error:
+        raise ConfigurationError(f"bad job: {error}") from error
+    _check_database(settings)
+    with _sessions(settings) as sessions, sessions.begin() as session:
+        job_id = jobs.submit(session, request).id
+    click.echo(f"queued job {job_id}")
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@data_dir_option
+@click.option("--cancel", is_flag=True, help="Cancel the job instead of only showing it.")
+def job(job_id: int, data_dir: Path | None, cancel: bool) -> None:
+    """Show a fine-tuning job as JSON (state, progress, metrics, version)."""
+    from cloud_service.db.models import FinetuneJob
+    from cloud_service.finetune import jobs
+    from cloud_service.finetune.schemas import JobOut
+
+    settings = load_settings(data_dir=data_dir)
+    _check_database(settings)
+    with _sessions(settings) as sessions, sessions.begin() as session:
+        record = session.get(FinetuneJob, job_id)
+        if record is None:
+            raise click.ClickException(f"no job with id {job_id}")
+        if cancel:
+            jobs.cancel(session, record)
+        click.echo(JobOut.from_record(record).model_dump_json(indent=2))
+
+
+@contextlib.contextmanager
+def _sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the service's database (tables created), disposed of afterwards."""
+    from cloud_service.db.session import create_tables, make_engine, make_sessions
+
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        create_tables(engine)
+        yield make_sessions(engine)
+    finally:
+        engine.dispose()
 
 
 def _check_database(settings: Settings) -> None:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cloud_service.api.routes import frames, health
+from cloud_service.api.routes import annotations, frames, health, jobs, models
 from cloud_service.core.config import Settings
 from cloud_service.runtime import Runtime
 
@@ -45,4 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.include_router(frames.router)
     app.include_router(health.router)
+    app.include_router(annotations.router)
+    app.include_router(jobs.router)
+    app.include_router(models.router)
     return app

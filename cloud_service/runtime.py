@@ -8,7 +8,7 @@ uploads are refused with 503, so a load balancer sends nothing to a replica that
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,7 +18,9 @@ from cloud_service.core.metrics import Metrics
 from cloud_service.core.security import TokenCache
 from cloud_service.db.session import create_tables, make_engine, make_sessions
 from cloud_service.db.writer import GroupWriter
-from cloud_service.ml import Models, load_models
+from cloud_service.finetune.jobs import JobRunner
+from cloud_service.finetune.registry import ModelRegistry
+from cloud_service.ml import Models, Segmenter, load_models
 from cloud_service.storage import BlobStore, make_blob_store
 from cloud_service.worker import SegmentationWorker
 
@@ -38,6 +40,8 @@ class Runtime:
     tokens: TokenCache = field(default_factory=TokenCache)
     models: Models | None = None
     worker: SegmentationWorker | None = None
+    registry: ModelRegistry | None = None
+    jobs: JobRunner | None = None
     load_error: str | None = None
 
     @classmethod
@@ -53,6 +57,10 @@ class Runtime:
         """Load the models and start the worker; a failure is kept for /readyz and /healthz."""
         try:
             models = load_models(self.settings)
+            registry = ModelRegistry(self.sessions, self.blobs, self.settings.data_dir / "models",
+                                     models.device, models.segmenter, self._install)
+            registry.sync()  # a promoted version serves from the first frame on
+            models = replace(models, segmenter=registry.segmenter)
         except Exception as error:  # reported by the health endpoints instead of killing the app
             log.exception("loading models failed")
             self.load_error = f"loading models failed: {error}"
@@ -64,11 +72,24 @@ class Runtime:
         self.metrics.device.labels(str(models.device), models.segmenter.name).set(1)
         self.metrics.models_ready.set(1)
         self.models = models
+        self.registry = registry
+        self.jobs = JobRunner(self.sessions, self.blobs, registry, self.settings.data_dir,
+                              models.device)
+        self.jobs.start()
         log.info("models loaded on %s: codecs %s, segmenter %s", models.device,
                  ", ".join(models.codecs), models.segmenter.name)
 
+    def _install(self, segmenter: Segmenter) -> None:
+        """Hot swap: requests see the new model at once, the worker from its next batch."""
+        if self.worker is not None:
+            self.worker.swap(segmenter)
+        if self.models is not None:
+            self.models = replace(self.models, segmenter=segmenter)
+
     def close(self) -> None:
-        """Stop the worker, flush the writer, release connections."""
+        """Stop the job thread and the worker, flush the writer, release connections."""
+        if self.jobs is not None:
+            self.jobs.close()
         if self.worker is not None:
             self.worker.close()
         self.writer.close()

@@ -75,6 +75,7 @@ class SegmentationWorker:
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
         self._queued: set[int] = set()
         self._lock = threading.Lock()
+        self._model_lock = threading.Lock()
         self._overflowed = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="segmenter", daemon=True)
@@ -89,6 +90,12 @@ class SegmentationWorker:
         with contextlib.suppress(queue.Full):  # a full queue means the thread is not waiting
             self._queue.put_nowait(None)
         self._thread.join()
+
+    def swap(self, segmenter: Segmenter) -> None:
+        """Serve ``segmenter`` from the next micro-batch on: the batch in flight finishes with
+        the model it started with, queued frames wait, none is dropped or mixed."""
+        with self._model_lock:
+            self.segmenter = segmenter
 
     def offer(self, job: Job) -> bool:
         """Queue a freshly stored frame; False when the queue is full (a sweep will find it)."""
@@ -108,7 +115,8 @@ class SegmentationWorker:
         while not self._stop.is_set():
             batch = self._collect()
             if batch:
-                self._process(batch)
+                with self._model_lock:
+                    self._process(batch)
             elif not self._stop.is_set():
                 self._sweep()
 

@@ -14,11 +14,13 @@ from cloud_service.ingest import IngestError
 MSGPACK = "application/x-msgpack"
 
 
-async def read_capped_body(request: Request, limit: int) -> bytes:
-    """The body of a frame upload; raises :class:`IngestError` (400/413/415)."""
+async def read_capped_body(request: Request, limit: int, expected: str = MSGPACK,
+                           what: str = "a frame container") -> bytes:
+    """The body of an upload (a frame container unless told otherwise); raises
+    :class:`IngestError` (400/413/415)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != MSGPACK:
-        raise IngestError(415, f"the body must be a frame container sent as {MSGPACK}, "
+    if media_type != expected:
+        raise IngestError(415, f"the body must be {what} sent as {expected}, "
                                f"not {media_type or 'untyped'}")
     declared = request.headers.get("content-length")
     if declared is not None:

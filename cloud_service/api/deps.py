@@ -125,5 +125,12 @@ def readable_frame(frame_id: FrameId, principal: PrincipalDep,
     return record
 
 
+async def require_admin(principal: PrincipalDep) -> None:
+    """Operators only: labels, fine-tuning jobs and the model registry act on every vehicle."""
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin token")
+
+
 VehicleDep = Annotated[str, Depends(current_vehicle)]
+AdminDep = Annotated[None, Depends(require_admin)]
 FrameDep = Annotated[FrameRecord, Depends(readable_frame)]

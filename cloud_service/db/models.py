@@ -91,3 +91,62 @@ class FrameRecord(Base):
     """Pixel share per class, keyed in class-index order (JSON, unlike JSONB, keeps the order:
     the palette of ``/segmentation`` is built from these keys)."""
     mask_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class Annotation(Base):
+    """A label map for a stored frame; human and pseudo labels are separate rows, never merged,
+    so a fine-tuning job can choose which sources it trusts."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (UniqueConstraint("frame_id", "source", name="uq_annotations_frame_source"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    frame_id: Mapped[int] = mapped_column(BigId, ForeignKey("frames.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    label_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class FinetuneJob(Base):
+    """A fine-tuning job; its state lives here so a restart finds (and settles) every job."""
+
+    __tablename__ = "finetune_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    request: Mapped[dict] = mapped_column(JSON)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    metrics: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ModelVersion(Base):
+    """A fine-tuned segmenter in the registry: where its weights are, its metrics and lineage."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    weights_key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(64))
+    codec_id: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict] = mapped_column(JSON)
+    lineage: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Promotion(Base):
+    """One change of the serving model; the latest row serves. ``version`` None is the model the
+    service was configured with, so rollback can always return to it."""
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    version: Mapped[int | None] = mapped_column(Integer, ForeignKey("model_versions.version"))
+    forced: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(500))
+    at: Mapped[float] = mapped_column(Float)

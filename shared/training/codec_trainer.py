@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -289,7 +289,8 @@ def export_run(run_dir: Path, path: Path) -> Path:
     if not best.exists() and not last.exists():
         raise FileNotFoundError(f"{run_dir} has no best.pt or last.pt checkpoint")
     state = torch.load(best if best.exists() else last, map_location="cpu", weights_only=False)
-    config = CodecTrainConfig(**state["config"])
+    known = {f.name for f in fields(CodecTrainConfig)}  # checkpoints may predate newer knobs
+    config = CodecTrainConfig(**{k: v for k, v in state["config"].items() if k in known})
     codec = Codec(CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp))
     codec.load_state_dict(state["model"])
     history = run_dir / "history.jsonl"

@@ -1,0 +1,55 @@
+"""``/jobs``: submit fine-tuning jobs, follow them, cancel them (operators only).
+
+A job runs on the service's job thread (:mod:`cloud_service.finetune.jobs`), never in the
+request; its state is read from the database, so any replica answers for any job.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Path, status
+
+from cloud_service.api.deps import AdminDep, RuntimeDep, SessionDep
+from cloud_service.api.routes.frames import ERROR
+from cloud_service.db.models import FinetuneJob
+from cloud_service.finetune import jobs
+from cloud_service.finetune.schemas import JobOut
+from cloud_service.finetune.spec import JobRequest
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+JobId = Path(ge=1, le=2**63 - 1, description="The job's id.")
+
+
+@router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
+             responses={401: ERROR, 403: ERROR, 422: ERROR})
+def submit_finetune(request: JobRequest, runtime: RuntimeDep, _: AdminDep) -> JobOut:
+    """Queue a fine-tuning job; ``202`` with its id. Follow it with ``GET /jobs/{id}``."""
+    with runtime.sessions.begin() as session:
+        job = jobs.submit(session, request)
+    if runtime.jobs is not None:
+        runtime.jobs.wake()
+    return JobOut.from_record(job)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses={401: ERROR, 403: ERROR, 404: ERROR})
+def get_job(session: SessionDep, _: AdminDep, job_id: int = JobId) -> JobOut:
+    """State (queued/running/succeeded/failed/cancelled), progress and metrics."""
+    return JobOut.from_record(_job(session, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut,
+             responses={401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
+def cancel_job(runtime: RuntimeDep, _: AdminDep, job_id: int = JobId) -> JobOut:
+    """Cancel: a queued job at once, a running one at its next progress check."""
+    with runtime.sessions.begin() as session:
+        job = _job(session, job_id)
+        if job.state in jobs.FINAL:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already {job.state}")
+        jobs.cancel(session, job)
+        return JobOut.from_record(job)
+
+
+def _job(session: SessionDep, job_id: int) -> FinetuneJob:
+    job = session.get(FinetuneJob, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id}")
+    return job

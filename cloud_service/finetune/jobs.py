@@ -1,0 +1,222 @@
+"""Fine-tuning jobs: submitted into the database, run one at a time on a thread of their own.
+
+The job's row is the truth: ``queued`` → ``running`` → ``succeeded`` / ``failed`` /
+``cancelled``. A job found ``running`` when the service starts was interrupted (the process
+died or stopped mid-run) and is marked ``failed`` with that reason, so no job stays "running"
+forever; submitting it again is one call. The thread also keeps this replica's serving model in
+step with the registry (:meth:`ModelRegistry.sync`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from enum import StrEnum
+from pathlib import Path
+
+import torch
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud_service.db.models import Annotation, FinetuneJob, FrameRecord
+from cloud_service.finetune.data import split_holdout
+from cloud_service.finetune.registry import ModelRegistry
+from cloud_service.finetune.spec import Example, JobRequest, TrainSpec
+from cloud_service.finetune.train import Cancelled, Progress, finetune, lineage_of
+from cloud_service.ml import Segmenter
+from cloud_service.storage import BlobStore
+from latentlink.models.segmenter_weights import save_segmenter
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+"""How often an idle job thread looks for queued jobs and for another replica's promotion."""
+PROGRESS_INTERVAL_S = 0.5
+"""How often a running job writes its progress and reads whether it was cancelled."""
+INTERRUPTED = "interrupted: the service stopped while the job ran; submit it again"
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+FINAL = (JobState.succeeded, JobState.failed, JobState.cancelled)
+
+
+class JobError(ValueError):
+    """A job that cannot run as asked; its message becomes the job's error."""
+
+
+def submit(session: Session, request: JobRequest) -> FinetuneJob:
+    """Queue a job (the caller's transaction commits it)."""
+    job = FinetuneJob(state=JobState.queued, request=request.model_dump(mode="json"),
+                      progress=0.0, cancel_requested=False, created_at=time.time())
+    session.add(job)
+    session.flush()
+    return job
+
+
+def cancel(session: Session, job: FinetuneJob) -> None:
+    """A queued job is cancelled at once; a running one stops at its next progress check."""
+    if job.state == JobState.queued:
+        job.state, job.finished_at = JobState.cancelled, time.time()
+    elif job.state == JobState.running:
+        job.cancel_requested = True
+
+
+def settle_interrupted(sessions: sessionmaker[Session]) -> int:
+    """Mark jobs left ``running`` by a stopped process failed; returns how many."""
+    with sessions.begin() as session:
+        result = session.execute(
+            update(FinetuneJob).where(FinetuneJob.state == JobState.running)
+            .values(state=JobState.failed, error=INTERRUPTED, finished_at=time.time()))
+        return result.rowcount
+
+
+class JobRunner:
+    """The job thread of one replica."""
+
+    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore,
+                 registry: ModelRegistry, data_dir: Path, device: torch.device) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+        self._registry = registry
+        self._data_dir = data_dir
+        self._device = device
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="finetune-jobs", daemon=True)
+
+    def start(self) -> None:
+        settle_interrupted(self._sessions)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for queued jobs now rather than at the next poll."""
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop; a job in progress stops at its next progress check and is marked failed."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._registry.sync()
+                job_id = self._claim()
+                if job_id is not None:
+                    self._execute(job_id)
+                    continue
+            except Exception:  # the loop must survive a database hiccup; retried next poll
+                log.exception("job thread iteration failed")
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+
+    def _claim(self) -> int | None:
+        """Take the oldest queued job, atomically (two replicas never run the same one)."""
+        with self._sessions.begin() as session:
+            job_id = session.scalar(select(FinetuneJob.id).where(
+                FinetuneJob.state == JobState.queued).order_by(FinetuneJob.id).limit(1))
+            if job_id is None:
+                return None
+            taken = session.execute(
+                update(FinetuneJob).where(FinetuneJob.id == job_id,
+                                          FinetuneJob.state == JobState.queued)
+                .values(state=JobState.running, started_at=time.time())).rowcount
+            return job_id if taken else None
+
+    def _execute(self, job_id: int) -> None:
+        with self._sessions() as session:
+            request = JobRequest.model_validate(session.get(FinetuneJob, job_id).request)
+        try:
+            metrics, version = self._train(job_id, request)
+        except Cancelled as stopped:
+            state = JobState.failed if self._stop.is_set() else JobState.cancelled
+            self._finish(job_id, state, error=INTERRUPTED if self._stop.is_set() else str(stopped))
+        except Exception as error:  # recorded on the job; the thread goes on with the next one
+            log.exception("fine-tuning job %d failed", job_id)
+            self._finish(job_id, JobState.failed, error=f"{type(error).__name__}: {error}")
+        else:
+            self._finish(job_id, JobState.succeeded, metrics=metrics, version=version)
+
+    def _train(self, job_id: int, request: JobRequest) -> tuple[dict, int]:
+        base = (self._registry.segmenter if request.base_version is None
+                else self._registry.load(self._registry.version(request.base_version)))
+        examples, codec_id = self._examples(request, base)
+        hp = request.hyperparameters
+        train, holdout = split_holdout(examples, hp.holdout_fraction, hp.seed)
+        folder = self._data_dir / "jobs" / str(job_id)
+        base_path = folder / "base.pt"
+        save_segmenter(base.model, base.config, base_path, codec_id=codec_id,
+                       class_names=base.class_names,
+                       provenance={"registry_version": request.base_version, "name": base.name})
+        spec = TrainSpec(data_dir=str(self._data_dir), base_weights=str(base_path),
+                         depth=base.config.depth, codec_id=codec_id,
+                         class_names=list(base.class_names), train=train, holdout=holdout,
+                         hyperparameters=hp, out=str(folder))
+        result = finetune(spec, self._blobs, self._device, self._progress(job_id, hp.iterations))
+        lineage = {**lineage_of(spec), "job": job_id, "base_version": request.base_version,
+                   "base_name": base.name, "source": request.source.value}
+        metrics = {**result.metrics, "base": result.base_metrics}
+        row = self._registry.register(result.model, result.config, codec_id, base.class_names,
+                                      metrics, lineage)
+        decision = self._registry.promote(row.version)
+        return {**metrics, "promoted": decision.promoted, "promotion": decision.reason}, \
+            row.version
+
+    def _examples(self, request: JobRequest, base: Segmenter) -> tuple[list[Example], str]:
+        """The labelled frames the request selects that the base model can take."""
+        query = (select(FrameRecord.id, FrameRecord.blob_key, Annotation.label_key,
+                        FrameRecord.codec)
+                 .join(Annotation, Annotation.frame_id == FrameRecord.id)
+                 .where(Annotation.source == request.source.value,
+                        FrameRecord.depth == base.config.depth))
+        if base.codec_id is not None:
+            query = query.where(FrameRecord.codec == base.codec_id)
+        if request.vehicle is not None:
+            query = query.where(FrameRecord.vehicle == request.vehicle)
+        if request.since is not None:
+            query = query.where(FrameRecord.ts >= request.since.timestamp())
+        if request.until is not None:
+            query = query.where(FrameRecord.ts < request.until.timestamp())
+        with self._sessions() as session:
+            rows = session.execute(query.order_by(FrameRecord.id)).all()
+        codecs = {row.codec for row in rows}
+        if len(codecs) != 1:
+            raise JobError(f"the selection holds {len(rows)} labelled frames of codecs "
+                           f"{sorted(codecs)}; a job trains on one codec's latents")
+        examples = [Example(frame_id=row.id, latent_key=row.blob_key, label_key=row.label_key)
+                    for row in rows]
+        return examples, codecs.pop()
+
+    def _progress(self, job_id: int, iterations: int) -> Progress:
+        last = time.monotonic()
+
+        def report(iteration: int) -> bool:
+            nonlocal last
+            if self._stop.is_set():
+                return False
+            if time.monotonic() - last < PROGRESS_INTERVAL_S and iteration != iterations:
+                return True
+            last = time.monotonic()
+            with self._sessions.begin() as session:
+                job = session.get(FinetuneJob, job_id)
+                job.progress = iteration / iterations
+                return not job.cancel_requested
+        return report
+
+    def _finish(self, job_id: int, state: JobState, *, error: str | None = None,
+                metrics: dict | None = None, version: int | None = None) -> None:
+        with self._sessions.begin() as session:
+            job = session.get(FinetuneJob, job_id)
+            job.state, job.error, job.finished_at = state, error and error[:500], time.time()
+            job.metrics, job.version = metrics, version
+            if state == JobState.succeeded:
+                job.progress = 1.0

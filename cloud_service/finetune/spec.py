@@ -1,0 +1,63 @@
+"""What a fine-tuning job is asked to do (the API's body) and what its training run reads.
+
+:class:`JobRequest` selects frames and carries hyperparameters; the job runner resolves it into
+a :class:`TrainSpec`, a self-contained JSON document (blob keys, base weights, split) that
+``python -m cloud_service.finetune.train --job-spec`` runs alone or under torchrun.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from cloud_service.finetune.annotations import Source
+
+
+class Hyperparameters(BaseModel):
+    """Optimisation knobs; the defaults suit a few hundred labelled frames on a CPU."""
+
+    iterations: int = Field(200, ge=1, le=1_000_000)
+    lr: float = Field(1e-3, gt=0, le=1.0, description="Initial SGD learning rate (poly decay).")
+    batch_size: int = Field(4, ge=1, le=256)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1,
+                                    description="Share of the frames kept for validation.")
+    seed: int = Field(0, ge=0, description="Fixes the hold-out split and the crops.")
+    crop_size: int = Field(352, ge=8, description="Training crop side in frame pixels.")
+
+
+class JobRequest(BaseModel):
+    """``POST /jobs/finetune``: which labelled frames, how to train, from which model."""
+
+    model_config = {"extra": "forbid"}
+
+    vehicle: str | None = Field(None, max_length=64, description="Only this vehicle's frames.")
+    since: datetime | None = Field(None, description="Captured at or after.")
+    until: datetime | None = Field(None, description="Captured before.")
+    source: Source = Field(Source.human, description="Which labels to train on.")
+    base_version: int | None = Field(
+        None, ge=1, description="Registry version to start from; unset: the serving model.")
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+class Example(BaseModel):
+    """One labelled frame as the training run finds it in the blob store."""
+
+    frame_id: int
+    latent_key: str
+    label_key: str
+
+
+class TrainSpec(BaseModel):
+    """Everything one training run needs, resolved from the database beforehand."""
+
+    data_dir: str = Field(description="The service's data dir (blob files unless S3 is set).")
+    base_weights: str | None = Field(description="Weights file of the base model; None: the "
+                                                 "seeded untrained model.")
+    depth: int
+    codec_id: str
+    class_names: list[str]
+    train: list[Example]
+    holdout: list[Example]
+    hyperparameters: Hyperparameters
+    out: str = Field(description="Where rank 0 writes the weights and result.json.")
