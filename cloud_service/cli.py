@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_service.core.config import Settings
 from cloud_service.core.security import hash_token, new_token
+
+if TYPE_CHECKING:
+    from cloud_service.finetune.registry import ModelRegistry
 
 VEHICLE_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 """The same rule as the container's ``meta.vehicle`` (a vehicle must be able to name itself)."""
@@ -163,13 +167,20 @@ def import_annotations(folder: Path, data_dir: Path | None, dataset: str, source
 @click.option("--batch-size", type=int)
 @click.option("--holdout-fraction", type=float)
 @click.option("--seed", type=int)
+@click.option("--spec-out", type=click.Path(file_okay=False, path_type=Path),
+              help="Instead of queuing, write spec.json (and the base weights) here for "
+                   "`torchrun -m cloud_service.finetune.train --job-spec`.")
 def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, until: str | None,
-             source: str, base_version: int | None, **hyperparameters: object) -> None:
+             source: str, base_version: int | None, spec_out: Path | None,
+             **hyperparameters: object) -> None:
     """Queue a fine-tuning job and print its id; a running server's job thread takes it.
 
     Hyperparameters left out take the defaults of POST /jobs/finetune (docs/finetune.md).
+    With --spec-out, resolve the job into a spec for a multi-process run instead; register
+    its result with register-model.
     """
     from cloud_service.finetune import jobs
+    from cloud_service.finetune.registry import RegistryError
     from cloud_service.finetune.spec import JobRequest
 
     settings = load_settings(data_dir=data_dir)
@@ -180,6 +191,18 @@ def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, unti
     except ValidationError as error:
         raise ConfigurationError(f"bad job: {error}") from error
     _check_database(settings)
+    if spec_out is not None:
+        spec_out.mkdir(parents=True, exist_ok=True)
+        with _sessions(settings) as sessions:
+            try:
+                base = _offline_registry(settings, sessions).base(base_version)
+                spec = jobs.build_spec(sessions, request, base, settings.data_dir, spec_out)
+            except (RegistryError, jobs.JobError, ValueError) as error:
+                raise click.ClickException(str(error)) from error
+        (spec_out / "spec.json").write_text(spec.model_dump_json(indent=2))
+        click.echo(f"wrote {spec_out / 'spec.json'}: {len(spec.train)} training and "
+                   f"{len(spec.holdout)} held-out frames")
+        return
     with _sessions(settings) as sessions, sessions.begin() as session:
         job_id = jobs.submit(session, request).id
     click.echo(f"queued job {job_id}")
@@ -204,6 +227,57 @@ def job(job_id: int, data_dir: Path | None, cancel: bool) -> None:
         if cancel:
             jobs.cancel(session, record)
         click.echo(JobOut.from_record(record).model_dump_json(indent=2))
+
+
+@main.command("register-model")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@data_dir_option
+@click.option("--promote", is_flag=True, help="Then promote it if it beats the serving model "
+                                              "on its held-out frames.")
+def register_model(out: Path, data_dir: Path | None, promote: bool) -> None:
+    """Register the weights a torchrun fine-tuning run wrote to OUT as a new model version.
+
+    OUT holds weights.pt and result.json (python -m cloud_service.finetune.train). Running
+    servers pick up a promotion within a second.
+    """
+    import json
+
+    from latentlink.models.segmenter_weights import SegmenterWeightsError, load_segmenter
+
+    settings = load_settings(data_dir=data_dir)
+    _check_database(settings)
+    try:
+        result = json.loads((out / "result.json").read_text())
+        model, config, meta = load_segmenter(out / "weights.pt")
+    except (OSError, ValueError, KeyError, SegmenterWeightsError) as error:
+        raise ConfigurationError(f"cannot register {out}: {error}") from error
+    with _sessions(settings) as sessions:
+        registry = _offline_registry(settings, sessions)
+        row = registry.register(model, config, meta["codec_id"], meta["class_names"],
+                                {**result["metrics"], "base": result["base_metrics"]},
+                                result["lineage"])
+        click.echo(f"registered version {row.version}")
+        if promote:
+            decision = registry.promote(row.version)
+            click.echo(f"{'promoted' if decision.promoted else 'not promoted'}: {decision.reason}")
+
+
+def _offline_registry(settings: Settings, sessions: sessionmaker[Session]) -> ModelRegistry:
+    """The model registry as a server sees it (configured models loaded, the serving version
+    current), for commands that run beside the servers; their swaps reach servers through
+    the database."""
+    from cloud_service.finetune.registry import ModelRegistry
+    from cloud_service.ml import ModelConfigError, load_models
+    from cloud_service.storage import make_blob_store
+
+    try:
+        models = load_models(settings)
+    except ModelConfigError as error:
+        raise ConfigurationError(str(error)) from error
+    registry = ModelRegistry(sessions, make_blob_store(settings), settings.data_dir / "models",
+                             models.device, models.segmenter, lambda segmenter: None)
+    registry.sync()
+    return registry
 
 
 @contextlib.contextmanager

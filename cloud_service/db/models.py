@@ -122,6 +122,8 @@ class FinetuneJob(Base):
     version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float)
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+    """Last sign of life of the replica running it; a stale one means that replica died."""
     finished_at: Mapped[float | None] = mapped_column(Float)
 
 

@@ -1,22 +1,24 @@
 """Fine-tuning jobs: submitted into the database, run one at a time on a thread of their own.
 
 The job's row is the truth: ``queued`` → ``running`` → ``succeeded`` / ``failed`` /
-``cancelled``. A job found ``running`` when the service starts was interrupted (the process
-died or stopped mid-run) and is marked ``failed`` with that reason, so no job stays "running"
-forever; submitting it again is one call. The thread also keeps this replica's serving model in
-step with the registry (:meth:`ModelRegistry.sync`).
+``cancelled``. A running job's replica writes a heartbeat every half second; a job whose
+heartbeat is older than :data:`JOB_LEASE_S` (its process died) is marked ``failed`` with that
+reason by any replica's job thread, at start-up and then on every poll, so no job stays
+"running" forever; submitting it again is one call. The thread also keeps this replica's
+serving model in step with the registry (:meth:`ModelRegistry.sync`).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from enum import StrEnum
 from pathlib import Path
 
 import torch
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_service.db.models import Annotation, FinetuneJob, FrameRecord
@@ -34,6 +36,8 @@ POLL_S = 1.0
 """How often an idle job thread looks for queued jobs and for another replica's promotion."""
 PROGRESS_INTERVAL_S = 0.5
 """How often a running job writes its progress and reads whether it was cancelled."""
+JOB_LEASE_S = 300.0
+"""A running job whose heartbeat is older than this was abandoned by a dead process."""
 INTERRUPTED = "interrupted: the service stopped while the job ran; submit it again"
 
 
@@ -70,12 +74,58 @@ def cancel(session: Session, job: FinetuneJob) -> None:
 
 
 def settle_interrupted(sessions: sessionmaker[Session]) -> int:
-    """Mark jobs left ``running`` by a stopped process failed; returns how many."""
+    """Mark jobs left ``running`` by a dead process failed; returns how many."""
+    now = time.time()
+    abandoned = or_(FinetuneJob.heartbeat_at.is_(None),
+                    FinetuneJob.heartbeat_at < now - JOB_LEASE_S)
     with sessions.begin() as session:
         result = session.execute(
-            update(FinetuneJob).where(FinetuneJob.state == JobState.running)
-            .values(state=JobState.failed, error=INTERRUPTED, finished_at=time.time()))
+            update(FinetuneJob).where(FinetuneJob.state == JobState.running, abandoned)
+            .values(state=JobState.failed, error=INTERRUPTED, finished_at=now))
         return result.rowcount
+
+
+def build_spec(sessions: sessionmaker[Session], request: JobRequest, base: Segmenter,
+               data_dir: Path, folder: Path) -> TrainSpec:
+    """Resolve a request into a training spec whose files (base weights; the run's output)
+    live in ``folder``: what the job thread runs in-process and torchrun runs from a file."""
+    examples, codec_id = select_examples(sessions, request, base)
+    hp = request.hyperparameters
+    train, holdout = split_holdout(examples, hp.holdout_fraction, hp.seed)
+    base_path = folder / "base.pt"
+    save_segmenter(base.model, base.config, base_path, codec_id=codec_id,
+                   class_names=base.class_names,
+                   provenance={"registry_version": request.base_version, "name": base.name})
+    return TrainSpec(data_dir=str(data_dir), base_weights=str(base_path),
+                     depth=base.config.depth, codec_id=codec_id,
+                     class_names=list(base.class_names), train=train, holdout=holdout,
+                     hyperparameters=hp, out=str(folder))
+
+
+def select_examples(sessions: sessionmaker[Session], request: JobRequest, base: Segmenter
+                    ) -> tuple[list[Example], str]:
+    """The labelled frames the request selects that the base model can take, and their codec."""
+    query = (select(FrameRecord.id, FrameRecord.blob_key, Annotation.label_key, FrameRecord.codec)
+             .join(Annotation, Annotation.frame_id == FrameRecord.id)
+             .where(Annotation.source == request.source.value,
+                    FrameRecord.depth == base.config.depth))
+    if base.codec_id is not None:
+        query = query.where(FrameRecord.codec == base.codec_id)
+    if request.vehicle is not None:
+        query = query.where(FrameRecord.vehicle == request.vehicle)
+    if request.since is not None:
+        query = query.where(FrameRecord.ts >= request.since.timestamp())
+    if request.until is not None:
+        query = query.where(FrameRecord.ts < request.until.timestamp())
+    with sessions() as session:
+        rows = session.execute(query.order_by(FrameRecord.id)).all()
+    codecs = {row.codec for row in rows}
+    if len(codecs) != 1:
+        raise JobError(f"the selection holds {len(rows)} labelled frames of codecs "
+                       f"{sorted(codecs)}; a job trains on one codec's latents")
+    examples = [Example(frame_id=row.id, latent_key=row.blob_key, label_key=row.label_key)
+                for row in rows]
+    return examples, codecs.pop()
 
 
 class JobRunner:
@@ -93,7 +143,6 @@ class JobRunner:
         self._thread = threading.Thread(target=self._run, name="finetune-jobs", daemon=True)
 
     def start(self) -> None:
-        settle_interrupted(self._sessions)
         self._thread.start()
 
     def wake(self) -> None:
@@ -110,6 +159,7 @@ class JobRunner:
         while not self._stop.is_set():
             try:
                 self._registry.sync()
+                settle_interrupted(self._sessions)
                 job_id = self._claim()
                 if job_id is not None:
                     self._execute(job_id)
@@ -129,7 +179,8 @@ class JobRunner:
             taken = session.execute(
                 update(FinetuneJob).where(FinetuneJob.id == job_id,
                                           FinetuneJob.state == JobState.queued)
-                .values(state=JobState.running, started_at=time.time())).rowcount
+                .values(state=JobState.running, started_at=time.time(),
+                        heartbeat_at=time.time())).rowcount
             return job_id if taken else None
 
     def _execute(self, job_id: int) -> None:
@@ -147,54 +198,19 @@ class JobRunner:
             self._finish(job_id, JobState.succeeded, metrics=metrics, version=version)
 
     def _train(self, job_id: int, request: JobRequest) -> tuple[dict, int]:
-        base = (self._registry.segmenter if request.base_version is None
-                else self._registry.load(self._registry.version(request.base_version)))
-        examples, codec_id = self._examples(request, base)
-        hp = request.hyperparameters
-        train, holdout = split_holdout(examples, hp.holdout_fraction, hp.seed)
-        folder = self._data_dir / "jobs" / str(job_id)
-        base_path = folder / "base.pt"
-        save_segmenter(base.model, base.config, base_path, codec_id=codec_id,
-                       class_names=base.class_names,
-                       provenance={"registry_version": request.base_version, "name": base.name})
-        spec = TrainSpec(data_dir=str(self._data_dir), base_weights=str(base_path),
-                         depth=base.config.depth, codec_id=codec_id,
-                         class_names=list(base.class_names), train=train, holdout=holdout,
-                         hyperparameters=hp, out=str(folder))
-        result = finetune(spec, self._blobs, self._device, self._progress(job_id, hp.iterations))
+        base = self._registry.base(request.base_version)
+        with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-") as folder:
+            spec = build_spec(self._sessions, request, base, self._data_dir, Path(folder))
+            result = finetune(spec, self._blobs, self._device,
+                              self._progress(job_id, request.hyperparameters.iterations))
         lineage = {**lineage_of(spec), "job": job_id, "base_version": request.base_version,
                    "base_name": base.name, "source": request.source.value}
         metrics = {**result.metrics, "base": result.base_metrics}
-        row = self._registry.register(result.model, result.config, codec_id, base.class_names,
-                                      metrics, lineage)
+        row = self._registry.register(result.model, result.config, spec.codec_id,
+                                      base.class_names, metrics, lineage)
         decision = self._registry.promote(row.version)
         return {**metrics, "promoted": decision.promoted, "promotion": decision.reason}, \
             row.version
-
-    def _examples(self, request: JobRequest, base: Segmenter) -> tuple[list[Example], str]:
-        """The labelled frames the request selects that the base model can take."""
-        query = (select(FrameRecord.id, FrameRecord.blob_key, Annotation.label_key,
-                        FrameRecord.codec)
-                 .join(Annotation, Annotation.frame_id == FrameRecord.id)
-                 .where(Annotation.source == request.source.value,
-                        FrameRecord.depth == base.config.depth))
-        if base.codec_id is not None:
-            query = query.where(FrameRecord.codec == base.codec_id)
-        if request.vehicle is not None:
-            query = query.where(FrameRecord.vehicle == request.vehicle)
-        if request.since is not None:
-            query = query.where(FrameRecord.ts >= request.since.timestamp())
-        if request.until is not None:
-            query = query.where(FrameRecord.ts < request.until.timestamp())
-        with self._sessions() as session:
-            rows = session.execute(query.order_by(FrameRecord.id)).all()
-        codecs = {row.codec for row in rows}
-        if len(codecs) != 1:
-            raise JobError(f"the selection holds {len(rows)} labelled frames of codecs "
-                           f"{sorted(codecs)}; a job trains on one codec's latents")
-        examples = [Example(frame_id=row.id, latent_key=row.blob_key, label_key=row.label_key)
-                    for row in rows]
-        return examples, codecs.pop()
 
     def _progress(self, job_id: int, iterations: int) -> Progress:
         last = time.monotonic()
@@ -208,7 +224,9 @@ class JobRunner:
             last = time.monotonic()
             with self._sessions.begin() as session:
                 job = session.get(FinetuneJob, job_id)
-                job.progress = iteration / iterations
+                if job.state != JobState.running:  # settled meanwhile: stop, change nothing
+                    return False
+                job.progress, job.heartbeat_at = iteration / iterations, time.time()
                 return not job.cancel_requested
         return report
 
@@ -216,6 +234,8 @@ class JobRunner:
                 metrics: dict | None = None, version: int | None = None) -> None:
         with self._sessions.begin() as session:
             job = session.get(FinetuneJob, job_id)
+            if job.state != JobState.running:  # already settled as abandoned
+                return
             job.state, job.error, job.finished_at = state, error and error[:500], time.time()
             job.metrics, job.version = metrics, version
             if state == JobState.succeeded:

@@ -118,6 +118,10 @@ class ModelRegistry:
             partial.replace(path)
         return path
 
+    def base(self, number: int | None) -> Segmenter:
+        """The model a job starts from: version ``number``, or the serving one."""
+        return self.segmenter if number is None else self.load(self.version(number))
+
     def load(self, row: ModelVersion) -> Segmenter:
         model, config, meta = load_segmenter(self.weights_path(row), map_location=self._device)
         return Segmenter(model, config, tuple(meta["class_names"]), meta["codec_id"], row.name)
@@ -127,9 +131,9 @@ class ModelRegistry:
         """Serve version ``number`` if it beats the serving model on its held-out frames."""
         with self._lock:
             row = self.version(number)
-            candidate = self.load(row)
             if number == self.serving:
                 return Decision(number, False, f"version {number} already serves")
+            candidate = self.load(row)
             holdout = [Example(**e) for e in row.lineage["holdout"]]
             ours = self._dice(candidate, holdout)
             theirs = self._dice(self.segmenter, holdout)

@@ -31,6 +31,7 @@ class JobOut(BaseModel):
     cancel_requested: bool
     created_at: float
     started_at: float | None = None
+    heartbeat_at: float | None = None
     finished_at: float | None = None
 
     @classmethod
@@ -38,7 +39,8 @@ class JobOut(BaseModel):
         return cls(id=job.id, state=job.state, progress=job.progress, request=job.request,
                    metrics=job.metrics, error=job.error, version=job.version,
                    cancel_requested=job.cancel_requested, created_at=job.created_at,
-                   started_at=job.started_at, finished_at=job.finished_at)
+                   started_at=job.started_at, heartbeat_at=job.heartbeat_at,
+                   finished_at=job.finished_at)
 
 
 class ModelOut(BaseModel):

@@ -7,9 +7,9 @@ a :class:`TrainSpec`, a self-contained JSON document (blob keys, base weights, s
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from cloud_service.finetune.annotations import Source
 
@@ -38,6 +38,14 @@ class JobRequest(BaseModel):
     base_version: int | None = Field(
         None, ge=1, description="Registry version to start from; unset: the serving model.")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _naive_is_utc(cls, moment: datetime | None) -> datetime | None:
+        """As ``GET /frames``: a time without a zone is UTC, not the server's local time."""
+        if moment is None or moment.tzinfo is not None:
+            return moment
+        return moment.replace(tzinfo=UTC)
 
 
 class Example(BaseModel):

@@ -10,6 +10,7 @@ schedule and the metrics are the project's own (:mod:`latentlink.training.seg_tr
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -115,7 +116,7 @@ def write_result(spec: TrainSpec, result: Result, checksums: list[str]) -> Path:
     """Rank 0's output: weights (with lineage as provenance) and result.json beside them."""
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
-    lineage = lineage_of(spec)
+    lineage = {**lineage_of(spec), "base_weights": spec.base_weights}
     save_segmenter(result.model, result.config, out / "weights.pt", codec_id=spec.codec_id,
                    class_names=tuple(spec.class_names), provenance=lineage)
     document = {"metrics": result.metrics, "base_metrics": result.base_metrics,
@@ -125,11 +126,11 @@ def write_result(spec: TrainSpec, result: Result, checksums: list[str]) -> Path:
 
 
 def lineage_of(spec: TrainSpec) -> dict:
-    """Where a version came from: frames, split, hyperparameters, codec and base weights."""
+    """Where a version came from: frames, split, hyperparameters and codec (the caller adds
+    how it names the base model)."""
     return {"train_frames": [e.frame_id for e in spec.train],
             "holdout": [e.model_dump() for e in spec.holdout],
-            "hyperparameters": spec.hyperparameters.model_dump(), "codec_id": spec.codec_id,
-            "base_weights": spec.base_weights}
+            "hyperparameters": spec.hyperparameters.model_dump(), "codec_id": spec.codec_id}
 
 
 def _device() -> torch.device:
@@ -159,8 +160,13 @@ def main(argv: list[str] | None = None) -> None:
             checksums = [str(c) for c in gathered]
         if not distributed or dist.get_rank() == 0:
             print(write_result(spec, result, checksums))
+        if distributed:  # no rank tears the group down while another still uses it
+            dist.barrier()
     finally:
         if distributed:
+            # DDP's reducer sits in reference cycles; freed at interpreter exit, its gloo work
+            # would outlive the group and abort the process, so free it while both are alive.
+            gc.collect()
             dist.destroy_process_group()
 
 

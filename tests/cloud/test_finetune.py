@@ -21,6 +21,7 @@ from cloud_service.db.models import FinetuneJob
 from cloud_service.db.session import make_engine, make_sessions
 from cloud_service.finetune.importer import CITYSCAPES_SUFFIXES, label_files
 from cloud_service.finetune.registry import ModelRegistry
+from cloud_service.finetune.spec import TrainSpec
 from cloud_service.ml import load_models
 from cloud_service.storage import make_blob_store
 from latentlink.data.synthetic import synthetic_scene
@@ -191,20 +192,25 @@ def test_job_without_labels_fails_with_reason(tuned) -> None:
     assert job["state"] == "failed" and "labelled frames" in job["error"]
 
 
-def test_restart_settles_a_running_job_and_keeps_serving(tuned, codec) -> None:
+def test_restart_settles_an_abandoned_job_and_keeps_serving(tuned, codec) -> None:
     server, job = tuned
-    data_dir = server.settings.data_dir
     sessions = make_sessions(make_engine(server.settings.sqlalchemy_url))
     with sessions.begin() as session:
-        stale = FinetuneJob(state="running", request={}, progress=0.5, cancel_requested=False,
-                            created_at=time.time(), started_at=time.time())
-        session.add(stale)
-    settings = server_settings(data_dir, codec[1])
+        abandoned = FinetuneJob(state="running", request={}, progress=0.5,
+                                cancel_requested=False, created_at=time.time(),
+                                started_at=time.time())
+        alive = FinetuneJob(state="running", request={}, progress=0.5, cancel_requested=False,
+                            created_at=time.time(), started_at=time.time(),
+                            heartbeat_at=time.time())  # another replica's, still beating
+        session.add_all([abandoned, alive])
+    settings = server_settings(server.settings.data_dir, codec[1])
     with live_server(settings, vehicles=()) as second, second.admin as admin:
-        settled = admin.get(f"/jobs/{stale.id}").json()
-        assert settled["state"] == "failed" and "interrupted" in settled["error"]
+        settled = wait_job(second, abandoned.id, ("failed",))
+        assert "interrupted" in settled["error"]
+        assert admin.get(f"/jobs/{alive.id}").json()["state"] == "running"
         assert admin.get("/models").json()["serving"] == job["version"]
-    with sessions() as session:
+    with sessions.begin() as session:
+        session.get(FinetuneJob, alive.id).state = "cancelled"
         assert session.scalar(select(FinetuneJob).where(FinetuneJob.state == "running")) is None
 
 
@@ -231,6 +237,15 @@ def test_cli_import_finetune_and_job(tuned, tmp_path: Path) -> None:
     shown = runner.invoke(cli, ["job", str(job_id), *data_dir])
     assert json.loads(shown.output)["request"]["source"] == "pseudo"
     assert runner.invoke(cli, ["job", "999999", *data_dir]).exit_code == 1
+
+    env = {"LATENTLINK_CODEC_WEIGHTS": str(server.settings.codec_weights[0]),
+           "LATENTLINK_DEVICE": "cpu"}
+    written = runner.invoke(cli, ["finetune", *data_dir, "--source", "pseudo", "--spec-out",
+                                  str(tmp_path / "spec"), "--holdout-fraction", "0.5"], env=env)
+    assert written.exit_code == 0, written.output
+    spec = TrainSpec.model_validate_json((tmp_path / "spec" / "spec.json").read_text())
+    assert len(spec.holdout) == len(spec.train) == FRAMES // 2
+    assert Path(spec.base_weights).is_file()
 
 
 def test_cityscapes_label_files_prefer_train_ids(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 from cloud_service import images
+from cloud_service.cli import main as cli
 from cloud_service.finetune.data import split_holdout
 from cloud_service.finetune.spec import Example, Hyperparameters, TrainSpec
 from cloud_service.finetune.train import main
@@ -65,7 +67,7 @@ def test_holdout_split_is_deterministic() -> None:
     assert first != split_holdout(examples, 0.3, seed=8)
 
 
-def test_standalone_run_writes_weights_and_lineage(spec_file: Path) -> None:
+def test_standalone_run_registers_and_promotes(spec_file: Path, codec) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two spinning OpenMP threads crawl on a busy two-core machine
     try:
@@ -78,6 +80,13 @@ def test_standalone_run_writes_weights_and_lineage(spec_file: Path) -> None:
     _, _, meta = load_segmenter(out / "weights.pt")
     assert meta["provenance"]["train_frames"] == result["lineage"]["train_frames"]
 
+    env = {"LATENTLINK_CODEC_WEIGHTS": str(codec[1]), "LATENTLINK_DEVICE": "cpu"}
+    registered = CliRunner().invoke(cli, ["register-model", str(out), "--data-dir",
+                                          str(spec_file.parent), "--promote"], env=env)
+    assert registered.exit_code == 0, registered.output
+    assert "registered version 1" in registered.output
+    assert "promoted: mean Dice" in registered.output  # either way, decided on held-out Dice
+
 
 def test_two_gloo_ranks_agree_and_rank0_writes_once(spec_file: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
@@ -85,7 +94,7 @@ def test_two_gloo_ranks_agree_and_rank0_writes_once(spec_file: Path) -> None:
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "cloud_service.finetune.train", "--job-spec", str(spec_file)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[:3000]
     out = spec_file.parent / "out"
     assert done.stdout.count(str(out)) == 1  # only rank 0 wrote (and said so)
     checksums = json.loads((out / "result.json").read_text())["checksums"]
