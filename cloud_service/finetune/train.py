@@ -10,9 +10,11 @@ schedule and the metrics are the project's own (:mod:`latentlink.training.seg_tr
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +75,7 @@ def finetune(spec: TrainSpec, blobs: BlobStore, device: torch.device,
     torch.manual_seed(hp.seed)
     rng = np.random.default_rng([hp.seed, rank])
     base, model_config, _ = load_segmenter(spec.base_weights, map_location=device)
-    model, _, _ = load_segmenter(spec.base_weights, map_location=device)
+    model = copy.deepcopy(base)
     train = load_examples(spec.train, blobs, spec.depth, labels.ignore_index)
     holdout = load_examples(spec.holdout, blobs, spec.depth, labels.ignore_index)
     model.train()
@@ -90,6 +92,9 @@ def finetune(spec: TrainSpec, blobs: BlobStore, device: torch.device,
         loss = segmentation_loss(out["out"], targets, labels.ignore_index)
         loss = loss + config.aux_weight * segmentation_loss(out["aux"], targets,
                                                             labels.ignore_index)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at iteration {iteration}; "
+                                     "lower lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

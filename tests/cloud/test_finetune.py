@@ -240,8 +240,9 @@ def test_cli_import_finetune_and_job(tuned, tmp_path: Path) -> None:
 
     env = {"LATENTLINK_CODEC_WEIGHTS": str(server.settings.codec_weights[0]),
            "LATENTLINK_DEVICE": "cpu"}
-    written = runner.invoke(cli, ["finetune", *data_dir, "--source", "pseudo", "--spec-out",
-                                  str(tmp_path / "spec"), "--holdout-fraction", "0.5"], env=env)
+    written = runner.invoke(cli, ["finetune", *data_dir, "--source", "pseudo", "--vehicle",
+                                  "car-1", "--spec-out", str(tmp_path / "spec"),
+                                  "--holdout-fraction", "0.5"], env=env)
     assert written.exit_code == 0, written.output
     spec = TrainSpec.model_validate_json((tmp_path / "spec" / "spec.json").read_text())
     assert len(spec.holdout) == len(spec.train) == FRAMES // 2
