@@ -9,8 +9,6 @@ for S3, a successful PUT is durable by the service's contract.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cloud_service.core.config import Settings
+from latentlink.durable import write_atomically
 
 S3_CONNECTIONS = 64
 """boto3's connection pool per process; above the request thread pool, so no thread waits."""
@@ -59,31 +58,13 @@ class FileBlobStore:
     def put(self, key: str, data: bytes) -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_directory(path.parent)
+        write_atomically(path, data)
 
     def get(self, key: str) -> bytes:
         try:
             return (self.root / key).read_bytes()
         except FileNotFoundError as error:
             raise BlobNotFound(key) from error
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class S3BlobStore:

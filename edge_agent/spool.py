@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from latentlink.durable import fsync_dir, write_atomically
+
 log = logging.getLogger(__name__)
 
 PENDING, REJECTED, TMP = "pending", "rejected", "tmp"
@@ -103,28 +105,6 @@ class SpoolStatus:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or creation in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes, tmp_dir: Path, *, durable: bool = True) -> None:
-    """Write ``path`` so that it is either absent or complete, even across a crash."""
-    tmp = tmp_dir / f"{path.name}.part"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    if durable:
-        fsync_dir(path.parent)
 
 
 class Spool:
