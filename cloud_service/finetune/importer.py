@@ -1,8 +1,10 @@
 """Bulk import of CamVid or Cityscapes label files for stored frames, matched by frame name.
 
-A vehicle names each frame (the container's ``meta.frame``); a label file whose name is that
-frame's name (CamVid: ``NAME.png``; Cityscapes: ``NAME_gtFine_labelTrainIds.png`` or
-``NAME_gtFine_labelIds.png``, mapped to train ids) labels every stored frame of that name.
+A vehicle names each frame (the container's ``meta.frame``); a label file labels every stored
+frame named after it (CamVid: ``NAME.png``; Cityscapes: ``NAME_gtFine_labelTrainIds.png`` or
+``NAME_gtFine_labelIds.png``, mapped to train ids): frames whose id is ``NAME``, or starts with
+``NAME.`` — the edge agent names a frame from an image folder ``FILE.EXT-HASH`` (the hash keeps
+ids from different folders apart), so ``NAME.png-1a2b3c4d`` matches ``NAME``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cloud_service.db.models import FrameRecord
@@ -53,7 +55,8 @@ def import_annotations(session: Session, blobs: BlobStore, folder: Path, dataset
     classes = LABEL_SPECS[dataset].classes
     report = ImportReport()
     for name, path in label_files(folder, dataset).items():
-        query = select(FrameRecord).where(FrameRecord.frame == name)
+        query = select(FrameRecord).where(or_(
+            FrameRecord.frame == name, FrameRecord.frame.startswith(f"{name}.", autoescape=True)))
         if vehicle is not None:
             query = query.where(FrameRecord.vehicle == vehicle)
         frames = list(session.scalars(query))

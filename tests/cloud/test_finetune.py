@@ -266,3 +266,20 @@ def _offline_registry(server: LiveServer) -> ModelRegistry:
     return ModelRegistry(make_sessions(make_engine(settings.sqlalchemy_url)),
                          make_blob_store(settings), Path(settings.data_dir) / "offline-models",
                          models.device, models.segmenter, lambda segmenter: None)
+
+
+def test_import_matches_edge_agent_folder_ids(tuned, make_container, tmp_path: Path) -> None:
+    """The edge agent names folder frames FILE.EXT-HASH; CamVid labels are FILE.EXT."""
+    server, _ = tuned
+    with server.client(server.tokens["car-1"]) as car:
+        for frame in ("cam_01.png-1a2b3c4d", "camX01.png-99999999"):
+            body = make_container("car-1", frame, seed=1)
+            assert car.post("/frames", content=body, headers=MSGPACK).status_code == 201
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    (folder / "cam_01.png").write_bytes(images.encode_png(synthetic_scene(*FRAME_SIZE, 1)[1]))
+    result = CliRunner().invoke(cli, ["import-annotations", str(folder), "--data-dir",
+                                      str(server.settings.data_dir), "--dataset", "camvid"])
+    assert result.exit_code == 0, result.output
+    # "_" is not a wildcard: camX01.png-… is not labelled by cam_01.png.
+    assert "matched 1, unmatched 0, invalid 0" in result.output
