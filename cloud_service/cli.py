@@ -153,6 +153,32 @@ def import_annotations(folder: Path, data_dir: Path | None, dataset: str, source
                f"invalid {len(report.invalid)}")
 
 
+@main.command("pseudo-label")
+@click.argument("teacher", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@data_dir_option
+@click.option("--vehicle", help="Only label this vehicle's frames.")
+@click.option("--device", default="cpu", show_default=True, help="torch device of the teacher.")
+def pseudo_label(teacher: Path, data_dir: Path | None, vehicle: str | None, device: str) -> None:
+    """Label stored frames with a stronger latent segmenter TEACHER (source: pseudo).
+
+    Pseudo-labels are kept apart from human labels; a job trains on them only with
+    --source pseudo.
+    """
+    from cloud_service.finetune.pseudo import PseudoLabelError
+    from cloud_service.finetune.pseudo import pseudo_label as run_pseudo_label
+    from cloud_service.storage import make_blob_store
+    from latentlink.models.segmenter_weights import SegmenterWeightsError
+
+    settings = load_settings(data_dir=data_dir)
+    _check_database(settings)
+    try:
+        with _sessions(settings) as sessions, sessions.begin() as session:
+            count = run_pseudo_label(session, make_blob_store(settings), teacher, vehicle, device)
+    except (PseudoLabelError, SegmenterWeightsError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"pseudo-labelled {count} frames")
+
+
 @main.command()
 @data_dir_option
 @click.option("--vehicle", help="Only this vehicle's frames.")

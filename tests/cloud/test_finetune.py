@@ -283,3 +283,26 @@ def test_import_matches_edge_agent_folder_ids(tuned, make_container, tmp_path: P
     assert result.exit_code == 0, result.output
     # "_" is not a wildcard: camX01.png-… is not labelled by cam_01.png.
     assert "matched 1, unmatched 0, invalid 0" in result.output
+
+
+def test_pseudo_labels_come_from_a_latent_teacher(tuned, codec, tmp_path: Path) -> None:
+    from latentlink.data.datasets import CAMVID_CLASSES
+    from latentlink.models.segmenter import SegmenterConfig, build_segmenter
+    from latentlink.models.segmenter_weights import save_segmenter
+
+    server, _ = tuned
+    runner, _ = codec
+    data_dir = ["--data-dir", str(server.settings.data_dir)]
+    config = SegmenterConfig(depth=runner.config.depth)
+    teacher, stranger = tmp_path / "teacher.pt", tmp_path / "stranger.pt"
+    for path, codec_id in ((teacher, runner.codec_id), (stranger, "0" * 16)):
+        save_segmenter(build_segmenter(config), config, path, codec_id=codec_id,
+                       class_names=CAMVID_CLASSES, provenance={})
+    labelled = CliRunner().invoke(cli, ["pseudo-label", str(teacher), *data_dir,
+                                        "--vehicle", "car-1"])
+    assert labelled.exit_code == 0, labelled.output
+    with server.admin as admin:
+        frames = admin.get("/frames", params={"vehicle": "car-1", "limit": 1000}).json()["total"]
+    assert f"pseudo-labelled {frames} frames" in labelled.output
+    refused = CliRunner().invoke(cli, ["pseudo-label", str(stranger), *data_dir])
+    assert refused.exit_code == 1 and "0000000000000000" in refused.output
