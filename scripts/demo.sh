@@ -86,6 +86,40 @@ with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, ti
         print(f"   e.g. {url}/frames/{first}/segmentation and {url}/frames/{first}/image")
 EOF
 
+# Continual learning on the fleet's data (when labels exist for the streamed frames): label them,
+# fine-tune the serving segmenter from the stored latents, promote it if it wins on held-out frames.
+if [ -d "$data_root/valannot" ] && [ "$source_arg" = "$data_root/val" ]; then
+  echo "== labelling the uploaded frames and fine-tuning the segmenter from their latents"
+  cloud-service import-annotations "$data_root/valannot" --data-dir "$data_dir" --dataset camvid
+  job="$(cloud-service finetune --data-dir "$data_dir" --source human --iterations 200 \
+    --holdout-fraction 0.3 --seed 0 | tail -n 1 | awk '{print $NF}')"
+  python - "$url" "$LATENTLINK_ADMIN_TOKEN" "$job" <<'EOF'
+"""Wait for the fine-tuning job and print its held-out result and the promotion decision."""
+import sys
+import time
+
+import httpx
+
+url, token, job_id = sys.argv[1:4]
+with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    while (job := client.get(f"/jobs/{job_id}").json())["state"] in ("queued", "running"):
+        if sys.stdout.isatty():
+            print(f"\r   job {job_id}: {job['state']} {100 * (job.get('progress') or 0):3.0f}%",
+                  end="", flush=True)
+        time.sleep(2)
+    if sys.stdout.isatty():
+        print()
+    metrics = job.get("metrics")
+    if metrics:
+        base = metrics["base"]
+        print(f"== job {job_id} {job['state']}: held-out mean Dice {base['dice']:.3f} -> "
+              f"{metrics['dice']:.3f}, mIoU {base['miou']:.3f} -> {metrics['miou']:.3f}; "
+              f"{'promoted' if metrics['promoted'] else 'not promoted'} ({url}/models)")
+    else:
+        print(f"== job {job_id} {job['state']}: {job.get('error')}")
+EOF
+fi
+
 if $keep_serving; then
   echo "== serving on $url until Ctrl-C"
   wait "$server"
