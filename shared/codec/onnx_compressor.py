@@ -48,8 +48,8 @@ class OnnxCompressor:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # ONNX Runtime's worker threads otherwise spin after each run and steal the core that the
-        # agent's quantise/Huffman/upload threads need next (measured: quantise 13 ms instead of
-        # 0.8 ms with 2 threads; see BENCHMARKS.md for net_C's own time either way).
+        # agent's quantise/Huffman/upload threads need next (measured by the edge benchmark:
+        # quantise 13 ms instead of 0.8 ms with 2 threads).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=list(providers))

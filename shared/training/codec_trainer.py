@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from latentlink.codec import huffman
 from latentlink.codec.frames import pad_to_multiple
 from latentlink.codec.quantize import float2int
 from latentlink.data.datasets import list_samples, load_images
@@ -98,9 +99,7 @@ def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -
         x_hat = out["x_hat"][..., :height, :width].mul(255).round().div(255)
         mse_sum += float(((x_hat - x[..., :height, :width]) ** 2).mean())
         codes = float2int(out["latent"].float().cpu().numpy(), codec.config.bits).codes
-        counts = np.bincount(codes.ravel())
-        probs = counts[counts > 0] / codes.size
-        bits_sum += float(-(counts[counts > 0] * np.log2(probs)).sum())
+        bits_sum += huffman.entropy_bits(codes)
         pixels += height * width
     codec.train()
     mse = mse_sum / len(frames)
