@@ -109,6 +109,8 @@ class Frame:
     header: FrameHeader
     quantized: Quantized
     container_bytes: int
+    payload_bytes: int
+    """Size of the Huffman payload (dictionaries + bitstream), for bits-per-symbol figures."""
 
     @property
     def compression_factor(self) -> float:
@@ -235,4 +237,4 @@ def unpack(data: bytes, limits: ContainerLimits = ContainerLimits()) -> Frame:
     except huffman.HuffmanError as error:
         raise ContainerError(f"Huffman payload: {error}") from error
     quantized = Quantized(codes.reshape(header.shape), header.lo, header.hi, header.n)
-    return Frame(header, quantized, len(data))
+    return Frame(header, quantized, len(data), len(payload))

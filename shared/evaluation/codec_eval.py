@@ -49,7 +49,6 @@ def evaluate_frame(
     data = runner.encode(image, meta)
     frame = container.unpack(data)
     reconstruction = runner.reconstruct(frame)
-    _, payload = container.read_header(data)
     symbols = frame.header.symbols
     baselines = {}
     for codec in compare:
@@ -65,7 +64,7 @@ def evaluate_frame(
         cf=frame.compression_factor,
         psnr=psnr(image, reconstruction),
         ssim=ssim(image, reconstruction),
-        bits_per_symbol=8 * len(payload) / symbols,
+        bits_per_symbol=8 * frame.payload_bytes / symbols,
         entropy_bits_per_symbol=channel_entropy_bits(frame.quantized.codes) / symbols,
         compare=baselines,
     )
