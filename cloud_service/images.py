@@ -3,20 +3,13 @@ reconstructions."""
 
 from __future__ import annotations
 
-import colorsys
 import io
 
 import numpy as np
 from PIL import Image
 
-CAMVID_COLOURS = {
-    "sky": (128, 128, 128), "building": (128, 0, 0), "pole": (192, 192, 128),
-    "road": (128, 64, 128), "pavement": (60, 40, 222), "tree": (128, 128, 0),
-    "sign_symbol": (192, 128, 128), "fence": (64, 64, 128), "car": (64, 0, 128),
-    "pedestrian": (64, 64, 0), "bicyclist": (0, 128, 192),
-}
-"""The colours CamVid's own label images use, so operators see the familiar picture."""
-GOLDEN_RATIO = 0.618033988749895
+from latentlink.data.palette import colour
+
 PNG_LEVEL = 3
 """zlib level: masks and reconstructions compress well at low levels, and the CPU time is
 better spent segmenting and decoding."""
@@ -44,15 +37,6 @@ def colourise(mask_png: bytes, class_names: tuple[str, ...]) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
     return buffer.getvalue()
-
-
-def colour(name: str) -> tuple[int, int, int]:
-    """CamVid's colour for its classes; any other class a stable hue derived from its name."""
-    if name in CAMVID_COLOURS:
-        return CAMVID_COLOURS[name]
-    hue = (sum(name.encode()) * GOLDEN_RATIO) % 1.0
-    red, green, blue = colorsys.hsv_to_rgb(hue, 0.65, 0.9)
-    return round(255 * red), round(255 * green), round(255 * blue)
 
 
 def class_shares(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, float]:

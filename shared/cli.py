@@ -21,6 +21,7 @@ from latentlink.cli_common import (
 )
 from latentlink.data.datasets import DatasetError
 from latentlink.seg_cli import eval_seg, model_stats, train_seg
+from latentlink.table1_cli import table1
 
 depth_option = click.option(
     "--depth",
@@ -496,5 +497,5 @@ def demo(data_root: Path | None, count: int, work_dir: Path) -> None:
     click.echo(f"{'mean':<22}{'':>8}{cf:>8.1f}{p:>9.2f}{s:>8.3f}")
 
 
-for command in (train_seg, eval_seg, model_stats):
+for command in (train_seg, eval_seg, model_stats, table1):
     main.add_command(command)

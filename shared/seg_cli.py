@@ -41,6 +41,32 @@ cache_option = click.option(
     help="Where net_C's latents are cached (per codec id, n, data set and split).")
 
 
+RECIPE_OPTIONS = (
+    click.option("--iterations", type=click.IntRange(1), default=40_000, show_default=True),
+    click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True),
+    click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True),
+    click.option("--crop-size", type=click.IntRange(16), default=352, show_default=True,
+                 help="Random crop side in frame pixels (the paper: 840 on Cityscapes)."),
+    click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True),
+    click.option("--val-frames", type=click.IntRange(0), default=0, show_default=True,
+                 help="Validate on the first N validation frames (0 = all)."),
+    click.option("--bf16/--fp32", default=False, show_default=True, help="bfloat16 autocast."),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
+                 help="Torch intra-op threads (0 = torch's default)."),
+)
+"""The training recipe's knobs that ``train-seg`` and ``table1`` share."""
+RECIPE_KEYS = ("iterations", "lr", "batch_size", "crop_size", "val_every", "val_frames", "bf16",
+               "seed", "threads")
+
+
+def recipe_options(command):
+    """Apply :data:`RECIPE_OPTIONS` to a click command."""
+    for option in reversed(RECIPE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group("seg", context_settings={"help_option_names": ["-h", "--help"],
                                       "max_content_width": 100})
 def seg() -> None:
@@ -60,8 +86,7 @@ def seg() -> None:
               help="d of the default codec weights (a weights file brings its own).")
 @bits_option
 @jpeg_cf_option
-@click.option("--iterations", type=click.IntRange(1), default=40_000, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@recipe_options
 @click.option("--momentum", type=click.FloatRange(0, 1), default=0.9, show_default=True)
 @click.option("--weight-decay", type=click.FloatRange(0), default=5e-4, show_default=True)
 @click.option("--poly-power", type=click.FloatRange(0), default=0.9, show_default=True)
@@ -69,20 +94,10 @@ def seg() -> None:
               help="Weight of the auxiliary (deep-supervision) loss; 0 = off.")
 @click.option("--ohem/--no-ohem", default=False, show_default=True,
               help="Online hard example mining (DGCNet's OHEM cross-entropy).")
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--crop-size", type=click.IntRange(16), default=352, show_default=True,
-              help="Random crop side in frame pixels (the paper: 840 on Cityscapes).")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Horizontal flips (latents of flipped frames for --input latent).")
-@click.option("--val-every", type=click.IntRange(1), default=1000, show_default=True)
-@click.option("--val-frames", type=click.IntRange(0), default=0, show_default=True,
-              help="Validate on the first N validation frames (0 = all).")
-@click.option("--bf16/--fp32", default=False, show_default=True, help="bfloat16 autocast.")
 @click.option("--channels-last/--contiguous", default=True, show_default=True,
               help="Channels-last memory format (faster convolutions on CPU).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
-              help="Torch intra-op threads (0 = torch's default).")
 @cache_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/seg"), show_default=True, help="Checkpoints and history.")
