@@ -14,6 +14,7 @@ from latentlink.data.palette import CAMVID_COLOURS, VOID_COLOUR, colourise
 from latentlink.evaluation.seg_figure import plot_masks
 from latentlink.evaluation.table1 import COST_PARTS, table1_methods
 from latentlink.evaluation.table1_report import table1_markdown
+from tests.test_datasets import make_cityscapes
 
 ROWS = ["proposed_d1", "proposed_d2", "proposed_d3", "bl1", "bl2", "bl3", "bl4"]
 TINY_RECIPE = ["--iterations", "2", "--val-every", "2", "--batch-size", "2", "--crop-size", "64",
@@ -162,3 +163,14 @@ def test_mask_panel_refuses_mismatched_inputs(tmp_path):
         plot_masks([frame], [], {}, ["a"], tmp_path / "x.png")
     with pytest.raises(ValueError, match="1 masks for 2 frames"):
         plot_masks([frame, frame], [mask, mask], {"m": [mask]}, ["a"], tmp_path / "x.png")
+
+
+def test_cityscapes_layout_with_the_papers_split(tmp_path):
+    """The paper's setting: official val as the test split, a part of train for selection."""
+    make_cityscapes(tmp_path / "cityscapes")
+    result = run_table1(tmp_path / "cityscapes", tmp_path / "out", "--dataset", "cityscapes",
+                        "--test-split", "test", "--depths", "2")
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "out" / "table1.json").read_text())
+    assert table["frames"] == 10 and len(table["classes"]) == 19
+    assert [row["key"] for row in table["rows"]] == ["proposed_d2", "bl1", "bl2", "bl3", "bl4"]
