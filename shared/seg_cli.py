@@ -51,13 +51,15 @@ RECIPE_OPTIONS = (
     click.option("--val-frames", type=click.IntRange(0), default=0, show_default=True,
                  help="Validate on the first N validation frames (0 = all)."),
     click.option("--bf16/--fp32", default=False, show_default=True, help="bfloat16 autocast."),
+    click.option("--ohem/--no-ohem", default=False, show_default=True,
+                 help="Online hard example mining (DGCNet's OHEM cross-entropy)."),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
                  help="Torch intra-op threads (0 = torch's default)."),
 )
 """The training recipe's knobs that ``train-seg`` and ``table1`` share."""
 RECIPE_KEYS = ("iterations", "lr", "batch_size", "crop_size", "val_every", "val_frames", "bf16",
-               "seed", "threads")
+               "ohem", "seed", "threads")
 
 
 def recipe_options(command):
@@ -92,8 +94,6 @@ def seg() -> None:
 @click.option("--poly-power", type=click.FloatRange(0), default=0.9, show_default=True)
 @click.option("--aux-weight", type=click.FloatRange(0), default=0.4, show_default=True,
               help="Weight of the auxiliary (deep-supervision) loss; 0 = off.")
-@click.option("--ohem/--no-ohem", default=False, show_default=True,
-              help="Online hard example mining (DGCNet's OHEM cross-entropy).")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Horizontal flips (latents of flipped frames for --input latent).")
 @click.option("--channels-last/--contiguous", default=True, show_default=True,

@@ -14,6 +14,7 @@ from latentlink.data.palette import CAMVID_COLOURS, VOID_COLOUR, colourise
 from latentlink.evaluation.seg_figure import plot_masks
 from latentlink.evaluation.table1 import COST_PARTS, table1_methods
 from latentlink.evaluation.table1_report import table1_markdown
+from latentlink.training.seg_trainer import SegTrainConfig
 from tests.test_datasets import make_cityscapes
 
 ROWS = ["proposed_d1", "proposed_d2", "proposed_d3", "bl1", "bl2", "bl3", "bl4"]
@@ -174,3 +175,13 @@ def test_cityscapes_layout_with_the_papers_split(tmp_path):
     table = json.loads((tmp_path / "out" / "table1.json").read_text())
     assert table["frames"] == 10 and len(table["classes"]) == 19
     assert [row["key"] for row in table["rows"]] == ["proposed_d2", "bl1", "bl2", "bl3", "bl4"]
+
+
+def test_table1_and_train_seg_share_the_recipe_flags():
+    """Every recipe flag reaches the trainer under the same name in both commands."""
+    from latentlink.seg_cli import RECIPE_KEYS, train_seg
+    from latentlink.table1_cli import table1
+
+    for command in (table1, train_seg):
+        assert set(RECIPE_KEYS) <= {param.name for param in command.params}
+    assert set(RECIPE_KEYS) <= set(SegTrainConfig.__dataclass_fields__)
