@@ -30,6 +30,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ class Table1:
             runner, ((s.name, load_rgb(s.image)) for s in self.samples), total=len(self.samples),
             show_progress=self.show_progress))
 
-    @property
+    @cached_property
     def jpeg_cf(self) -> float:
         """BL 4's target CF: the reference codec's mean CF, rounded (see module docstring)."""
         return float(round(self.codec_quality(self.config.reference_depth)["cf"]))
