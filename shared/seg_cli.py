@@ -58,8 +58,6 @@ RECIPE_OPTIONS = (
                  help="Torch intra-op threads (0 = torch's default)."),
 )
 """The training recipe's knobs that ``train-seg`` and ``table1`` share."""
-RECIPE_KEYS = ("iterations", "lr", "batch_size", "crop_size", "val_every", "val_frames", "bf16",
-               "ohem", "seed", "threads")
 
 
 def recipe_options(command):

@@ -8,7 +8,7 @@ import click
 
 from latentlink.cli_common import UserError, data_root_option, dataset_option
 from latentlink.data.datasets import DatasetError
-from latentlink.seg_cli import RECIPE_KEYS, cache_option, codec_weights_option, recipe_options
+from latentlink.seg_cli import cache_option, codec_weights_option, recipe_options
 
 
 def parse_depths(_context, _parameter, value: str) -> tuple[int, ...]:
@@ -58,7 +58,7 @@ def table1(dataset: str, data_root: Path, preset: str, train_split: str, val_spl
            test_split: str, codec_weights: str, depths: tuple[int, ...], reference_depth: int,
            cache_dir: Path, test_limit: int, figure_frames: int, out_dir: Path,
            markdown_path: Path | None, json_path: Path | None, figure_path: Path | None,
-           quiet: bool, **recipe) -> None:
+           quiet: bool, **recipe) -> None:  # recipe: exactly the flags of recipe_options
     """Reproduce Table I: proposed for each d and BL 1–4, with costs and a mask figure.
 
     Segmenters missing from OUT_DIR are trained with the recipe flags (all rows share them, so
@@ -74,7 +74,7 @@ def table1(dataset: str, data_root: Path, preset: str, train_split: str, val_spl
         test_split=test_split, preset=preset, codec_weights=codec_weights, depths=depths,
         reference_depth=reference_depth, out_dir=str(out_dir), cache_dir=str(cache_dir),
         test_limit=test_limit, figure_frames=figure_frames,
-        train={key: recipe[key] for key in RECIPE_KEYS})
+        train=recipe)
     try:
         builder = Table1(config, log=click.echo, show_progress=not quiet)
         table = builder.build()
