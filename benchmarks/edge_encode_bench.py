@@ -58,7 +58,7 @@ def measure(encoder: FrameEncoder, image: np.ndarray, repeats: int) -> dict:
         marks.append(time.perf_counter())
         latent = compressor.session.run(None, {compressor.input_name: x})[0][0]
         marks.append(time.perf_counter())
-        codes = float2int(latent, info.bits)
+        codes = float2int(latent, info.bits, info.quantizer)
         marks.append(time.perf_counter())
         container.pack(
             codes, codec_id=info.codec_id, depth=info.depth, image_size=image.shape[:2], meta=meta

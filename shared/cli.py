@@ -13,13 +13,21 @@ import click
 from latentlink.cli_common import (
     DATA_ROOT_ENV,
     UserError,
+    compare_option,
     data_root_option,
     dataset_option,
+    device_option,
+    iter_frames,
     json_option,
+    limit_option,
     load_runner,
+    parse_codecs,
+    run_evaluation,
+    weights_option,
     write_json,
 )
 from latentlink.data.datasets import DatasetError
+from latentlink.rd_cli import rd_curves
 from latentlink.seg_cli import eval_seg, model_stats, train_seg
 from latentlink.table1_cli import table1
 
@@ -65,10 +73,39 @@ def main() -> None:
     "--latent-clamp/--no-latent-clamp",
     default=True,
     show_default=True,
-    help="Clamp net_C's output to [0, 1] as the authors' code does.",
+    help="Clamp net_C's output to [0, 1] as the authors' code does (paper architecture).",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(["paper", "factorized"]),
+    default="paper",
+    show_default=True,
+    help="The authors' net_C/net_D, or the factorized codec (GDN, per-channel rate model) "
+    "that the shipped default uses.",
 )
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-2, show_default=True)
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["step", "cosine"]),
+    default="step",
+    show_default=True,
+    help="The paper's StepLR, or a cosine over the run (its steps or --max-minutes).",
+)
+@click.option(
+    "--density-lr-scale",
+    type=click.FloatRange(0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Learning-rate multiplier of the factorized codec's rate model.",
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Stop with a checkpoint after this much training time (0 = no limit).",
+)
 @click.option(
     "--lr-step",
     type=click.IntRange(1),
@@ -103,9 +140,9 @@ def main() -> None:
 )
 @click.option(
     "--bf16/--fp32",
-    default=False,
-    show_default=True,
-    help="bfloat16 autocast (≈4× faster on CPUs with AVX-512 BF16).",
+    default=None,
+    help="bfloat16 autocast or float32. Default: bf16 on CPUs with AVX-512 BF16 (≈4× faster), "
+    "fp32 elsewhere (on AVX2-only CPUs bf16 is ~7× slower; on a GPU fp32 uses TF32).",
 )
 @click.option(
     "--val-frames",
@@ -149,10 +186,12 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_codec(resume: bool, export_path: Path | None, quiet: bool, **options) -> None:
     """Train net_C + net_D (the paper's recipe by default; add --rate-lambda for rate-aware)."""
-    from latentlink.training.codec_trainer import CodecTrainConfig, CodecTrainer
+    from latentlink.training.codec_trainer import CodecTrainConfig, CodecTrainer, default_bf16
 
     options["data_root"] = str(options["data_root"])
     options["out_dir"] = str(options["out_dir"])
+    if options["bf16"] is None:
+        options["bf16"] = default_bf16()
     config = CodecTrainConfig(**options)
     try:
         trainer = CodecTrainer(config, log=click.echo)
@@ -171,62 +210,6 @@ def train_codec(resume: bool, export_path: Path | None, quiet: bool, **options) 
         trainer.export_best(export_path)
         click.echo(f"exported best weights to {export_path}")
 
-
-def iter_frames(dataset: str, data_root: Path, split: str, limit: int):
-    """(name, uint8 image) pairs of a split, at full resolution."""
-    from latentlink.data.datasets import list_samples, load_rgb
-
-    try:
-        samples = list_samples(dataset, data_root, split)
-    except DatasetError as error:
-        raise UserError(str(error)) from error
-    samples = samples[:limit] if limit else samples
-    return [(s.name, s.image) for s in samples], len(samples), load_rgb
-
-
-weights_option = click.option(
-    "--weights",
-    default="default",
-    show_default=True,
-    help="Codec weights file, or 'default' / 'default:paper' for the shipped ones.",
-)
-compare_option = click.option(
-    "--compare",
-    default="",
-    help="Classical codecs to compare at the same per-frame CF, comma-separated: jpeg,webp,avif.",
-)
-limit_option = click.option(
-    "--limit",
-    type=click.IntRange(0),
-    default=0,
-    show_default=True,
-    help="Use only the first N frames (0 = all).",
-)
-device_option = click.option(
-    "--device", default=None, help="torch device (default: cuda if available)."
-)
-
-
-def parse_codecs(text: str) -> list[str]:
-    from latentlink.evaluation.classical import CLASSICAL_CODECS
-
-    codecs = [c.strip() for c in text.split(",") if c.strip()]
-    unknown = [c for c in codecs if c not in CLASSICAL_CODECS]
-    if unknown:
-        raise UserError(
-            f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(CLASSICAL_CODECS)}"
-        )
-    return codecs
-
-
-def run_evaluation(
-    runner, dataset: str, data_root: Path, split: str, limit: int, compare: list[str]
-) -> dict:
-    from latentlink.evaluation.codec_eval import evaluate
-
-    listing, total, load = iter_frames(dataset, data_root, split, limit)
-    frames = ((name, load(path)) for name, path in listing)
-    return evaluate(runner, frames, compare, total=total)
 
 
 @main.command("export-weights")
@@ -433,7 +416,8 @@ def bench_huffman(
     runner = load_runner(weights, depth, None, None)
     listing, _, load = iter_frames(dataset, data_root, split, limit)
     arrays = [
-        float2int(runner.compress(load(path)), runner.config.bits).codes for _, path in listing
+        float2int(runner.compress(load(path)), runner.config.bits, runner.config.quantizer).codes
+        for _, path in listing
     ]
     result = compare_with_zlib(arrays, runner.config.bits, channels=16, repeats=repeats)
     click.echo(
@@ -497,5 +481,5 @@ def demo(data_root: Path | None, count: int, work_dir: Path) -> None:
     click.echo(f"{'mean':<22}{'':>8}{cf:>8.1f}{p:>9.2f}{s:>8.3f}")
 
 
-for command in (train_seg, eval_seg, model_stats, table1):
+for command in (train_seg, eval_seg, model_stats, table1, rd_curves):
     main.add_command(command)

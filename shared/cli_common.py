@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from latentlink.data.datasets import DATASETS
+from latentlink.data.datasets import DATASETS, DatasetError
 
 DATA_ROOT_ENV = "LATENTLINK_DATA_ROOT"
 
@@ -72,3 +72,60 @@ def load_runner(weights: str, depth: int, bits: int | None, device: str | None):
         codec.config = dataclasses.replace(codec.config, bits=bits)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return TorchCodec(codec, device)
+
+
+def iter_frames(dataset: str, data_root: Path, split: str, limit: int):
+    """(name, uint8 image) pairs of a split, at full resolution."""
+    from latentlink.data.datasets import list_samples, load_rgb
+
+    try:
+        samples = list_samples(dataset, data_root, split)
+    except DatasetError as error:
+        raise UserError(str(error)) from error
+    samples = samples[:limit] if limit else samples
+    return [(s.name, s.image) for s in samples], len(samples), load_rgb
+
+
+weights_option = click.option(
+    "--weights",
+    default="default",
+    show_default=True,
+    help="Codec weights file, or 'default' / 'default:paper' for the shipped ones.",
+)
+compare_option = click.option(
+    "--compare",
+    default="",
+    help="Classical codecs to compare at the same per-frame CF, comma-separated: jpeg,webp,avif.",
+)
+limit_option = click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Use only the first N frames (0 = all).",
+)
+device_option = click.option(
+    "--device", default=None, help="torch device (default: cuda if available)."
+)
+
+
+def parse_codecs(text: str) -> list[str]:
+    from latentlink.evaluation.classical import CLASSICAL_CODECS
+
+    codecs = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in codecs if c not in CLASSICAL_CODECS]
+    if unknown:
+        raise UserError(
+            f"unknown codec(s) {', '.join(unknown)}; choose from {', '.join(CLASSICAL_CODECS)}"
+        )
+    return codecs
+
+
+def run_evaluation(
+    runner, dataset: str, data_root: Path, split: str, limit: int, compare: list[str]
+) -> dict:
+    from latentlink.evaluation.codec_eval import evaluate
+
+    listing, total, load = iter_frames(dataset, data_root, split, limit)
+    frames = ((name, load(path)) for name, path in listing)
+    return evaluate(runner, frames, compare, total=total)

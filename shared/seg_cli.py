@@ -53,6 +53,9 @@ RECIPE_OPTIONS = (
     click.option("--bf16/--fp32", default=False, show_default=True, help="bfloat16 autocast."),
     click.option("--ohem/--no-ohem", default=False, show_default=True,
                  help="Online hard example mining (DGCNet's OHEM cross-entropy)."),
+    click.option("--augment-views", type=click.IntRange(0, 16), default=0, show_default=True,
+                 help="Scale (1-1.5x) / flip / colour-jittered views of each training frame, "
+                 "encoded once by net_C (or JPEG, net_D) and cached; 0 = flips only."),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
                  help="Torch intra-op threads (0 = torch's default)."),
@@ -214,16 +217,19 @@ def eval_seg(weights: str, input_name: str, dataset: str, data_root: Path, split
 @click.option("--width", type=click.IntRange(1), default=480, show_default=True)
 @click.option("--depth", "-d", type=click.IntRange(1, 3), default=2, show_default=True)
 @click.option("--stem", type=click.Choice(["paper", "edge"]), default="paper", show_default=True,
-              help="net_C stem.")
+              help="net_C stem (paper architecture).")
+@click.option("--arch", type=click.Choice(["factorized", "paper"]), default="factorized",
+              show_default=True, help="Codec architecture (the shipped default is factorized).")
 @click.option("--classes", type=click.IntRange(2), default=11, show_default=True)
 @json_option
-def model_stats(preset: str, height: int, width: int, depth: int, stem: str, classes: int,
-                json_path: Path | None) -> None:
+def model_stats(preset: str, height: int, width: int, depth: int, stem: str, arch: str,
+                classes: int, json_path: Path | None) -> None:
     """Parameters and MACs of net_C, net_D and the segmenters' parts at one frame size."""
     from latentlink.evaluation.complexity import costs_report
 
-    report = costs_report(height, width, depth, preset, classes, stem)
-    click.echo(f"{preset} segmenters, d={depth}, {stem} net_C stem, one {height}×{width} frame")
+    report = costs_report(height, width, depth, preset, classes, stem, arch)
+    codec = f"{stem}-stem paper codec" if arch == "paper" else "factorized codec"
+    click.echo(f"{preset} segmenters, d={depth}, {codec}, one {height}×{width} frame")
     click.echo(f"{'part':<22}{'params (M)':>12}{'GMAC':>12}")
     for row in report["parts"] + [None] + report["pipelines"]:
         if row is None:

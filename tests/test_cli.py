@@ -247,3 +247,44 @@ def test_demo_round_trips_synthetic_frames_with_the_shipped_codec(tmp_path):
     assert result.exit_code == 0, result.output
     assert "synthetic-1" in result.output and "mean" in result.output
     assert (tmp_path / "net_c.onnx").is_file()
+
+
+def test_rd_curves_compares_a_ladder_with_classical_codecs(trained, synthetic_camvid, tmp_path):
+    """Two operating points (a paper and a factorized codec) against JPEG at the same CF."""
+    import torch
+
+    from latentlink.models.compressor import Codec, CodecConfig
+    from latentlink.models.weights import save_codec
+
+    torch.manual_seed(0)
+    factorized = tmp_path / "factorized.pt"
+    save_codec(Codec(CodecConfig(depth=1, arch="factorized")), factorized)
+    out = tmp_path / "rd"
+    result = CliRunner().invoke(
+        main,
+        ["rd-curves", "--weights", f"{trained},{factorized}", "--depth", "1",
+         "--data-root", str(synthetic_camvid), "--compare", "jpeg", "--out-dir", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("psnr_vs_cf.png", "ssim_vs_cf.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    points = json.loads((out / "rd.json").read_text())["points"]
+    assert [p["label"] for p in points] == [str(trained), str(factorized)]
+    assert all(len(p["channel_bits"]) == 16 and "jpeg" in p["compare"] for p in points)
+    table = (out / "rd.md").read_text()
+    assert "Δ vs jpeg dB" in table and "Per-channel entropy" in table
+    assert f"`{factorized}`" in table
+
+
+def test_rd_curves_rejects_unknown_codecs(synthetic_camvid, tmp_path):
+    result = CliRunner().invoke(
+        main, ["rd-curves", "--compare", "jpeg,bmp", "--data-root", str(synthetic_camvid)]
+    )
+    assert result.exit_code == 2 and "unknown codec" in result.output
+
+
+def test_train_codec_help_names_the_new_knobs():
+    result = CliRunner().invoke(main, ["train-codec", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--arch", "--lr-schedule", "--max-minutes", "--density-lr-scale"):
+        assert flag in result.output

@@ -12,11 +12,15 @@ from latentlink.models.export import export_compressor
 from latentlink.models.inference import TorchCodec
 
 
-@pytest.fixture(scope="module", params=[(1, "paper"), (2, "paper"), (3, "edge")])
+@pytest.fixture(
+    scope="module",
+    params=[(1, "paper", "paper"), (2, "paper", "paper"), (3, "edge", "paper"),
+            (2, "paper", "factorized"), (3, "paper", "factorized")],
+)
 def exported(request, tmp_path_factory):
-    depth, stem = request.param
+    depth, stem, arch = request.param
     torch.manual_seed(depth)
-    codec = Codec(CodecConfig(depth=depth, stem=stem)).eval()
+    codec = Codec(CodecConfig(depth=depth, stem=stem, arch=arch)).eval()
     path = export_compressor(codec, tmp_path_factory.mktemp("onnx") / f"net_c_d{depth}.onnx")
     return TorchCodec(codec), OnnxCompressor(path, threads=1)
 
@@ -36,6 +40,7 @@ def test_metadata_names_the_codec(exported):
     runner, session = exported
     assert session.info.codec_id == runner.codec_id
     assert (session.info.depth, session.info.bits) == (runner.config.depth, runner.config.bits)
+    assert session.info.quantizer == runner.config.quantizer
 
 
 def test_edge_containers_decode_in_the_cloud(exported):

@@ -19,6 +19,7 @@ from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter_weights import load_segmenter
 from latentlink.seg_cli import seg
 from latentlink.training import latent_cache
+from latentlink.training.augment import FrameAugmentation, augment_pair, draw_augmentation
 from latentlink.training.latent_cache import (
     LatentCacheError,
     cache_path,
@@ -125,9 +126,10 @@ def test_latent_and_label_crops_stay_aligned(synthetic_camvid, tmp_path):
 
 def test_image_crops_include_flips(synthetic_camvid):
     data = load_split("image", "camvid", synthetic_camvid, "val", mirrored=True)
-    assert data.stride == 1 and data.mirrored is not None
-    np.testing.assert_array_equal(data.mirrored[0].data, data.frames[0].data[:, ::-1])
-    np.testing.assert_array_equal(data.mirrored[0].label, data.frames[0].label[:, ::-1])
+    assert data.stride == 1 and len(data.alternates) == 1
+    mirrored = data.alternates[0]
+    np.testing.assert_array_equal(mirrored[0].data, data.frames[0].data[:, ::-1])
+    np.testing.assert_array_equal(mirrored[0].label, data.frames[0].label[:, ::-1])
     inputs, labels = data.batch([0, 1, 0], 40, np.random.default_rng(1))
     assert tuple(inputs.shape) == (3, 3, 40, 40) and tuple(labels.shape) == (3, 40, 40)
 
@@ -275,3 +277,47 @@ def test_cli_model_stats(tmp_path):
     assert parts["net_C"]["params"] > 0 and parts["net_seg,D'"]["macs"] > 0
     assert parts["net_seg,D"]["macs"] + parts["net_seg,E"]["macs"] > parts["net_seg,D"]["macs"]
     assert "proposed (latent)" in result.output
+
+
+def test_augmented_views_are_reproducible_and_aligned(synthetic_camvid, tmp_path):
+    """Augmented latents come from net_C on the augmented frame (cached per view and seed), and
+    their labels cover exactly the latent's area, so crops stay aligned."""
+    torch.manual_seed(0)
+    runner = TorchCodec(Codec(CodecConfig(depth=1, arch="factorized")))
+    data = load_split("latent", "camvid", synthetic_camvid, "val", runner=runner,
+                      cache_dir=tmp_path, mirrored=True, augment_views=2, seed=3,
+                      show_progress=False)
+    assert len(data.alternates) == 3
+    for view in data.alternates[1:]:
+        for frame, plain in zip(view, data.frames, strict=True):
+            h, w = frame.input_shape
+            assert frame.label.shape == (h * 4, w * 4)
+            assert h >= plain.input_shape[0] and w >= plain.input_shape[1]
+    cached = sorted(p.name for p in tmp_path.rglob("*.npz"))
+    assert "camvid-val-aug1-seed3.npz" in cached and "camvid-val-aug2-seed3.npz" in cached
+    again = load_split("latent", "camvid", synthetic_camvid, "val", runner=runner,
+                       cache_dir=tmp_path, augment_views=2, seed=3, show_progress=False)
+    np.testing.assert_array_equal(again.alternates[0][0].data.quantized.codes,
+                                  data.alternates[1][0].data.quantized.codes)
+    inputs, labels = data.batch([0, 1, 0, 1], 32, np.random.default_rng(0))
+    assert tuple(inputs.shape) == (4, 16, 8, 8) and tuple(labels.shape) == (4, 32, 32)
+
+
+def test_augment_pair_scales_jitters_and_flips():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    label = rng.integers(0, 5, (30, 40), dtype=np.uint8)
+    aug = FrameAugmentation(scale=1.5, flip=True, brightness=1.2, contrast=0.8, saturation=1.0)
+    out_image, out_label = augment_pair(image, label, aug)
+    assert out_image.shape == (45, 60, 3) and out_label.shape == (45, 60)
+    assert set(np.unique(out_label)) <= set(np.unique(label)), "labels are never interpolated"
+    identity = FrameAugmentation(1.0, True, 1.0, 1.0, 1.0)
+    flipped, flipped_label = augment_pair(image, label, identity)
+    np.testing.assert_array_equal(flipped, image[:, ::-1])
+    np.testing.assert_array_equal(flipped_label, label[:, ::-1])
+    brighter, _ = augment_pair(image, label, FrameAugmentation(1.0, False, 1.2, 1.0, 1.0))
+    assert brighter.astype(float).mean() > image.astype(float).mean()
+    grey, _ = augment_pair(image, label, FrameAugmentation(1.0, False, 1.0, 1.0, 0.0))
+    assert np.abs(grey[..., 0].astype(int) - grey[..., 2].astype(int)).max() <= 1
+    draws = [draw_augmentation(np.random.default_rng(7)) for _ in range(2)]
+    assert draws[0] == draws[1] and 1.0 <= draws[0].scale <= 1.5

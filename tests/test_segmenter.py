@@ -165,10 +165,8 @@ def test_load_errors_are_clear(tmp_path):
         resolve_segmenter_weights(tmp_path / "missing.pt")
 
 
-def test_default_weights_resolve_or_say_they_are_untrained():
-    try:
-        path = resolve_segmenter_weights("default")
-    except SegmenterWeightsError as error:
-        assert "not been trained" in str(error)
-    else:
-        assert path.name == "seg_lite_d2_n8.pt"
+def test_shipped_weights_resolve_by_name():
+    clamp = resolve_segmenter_weights("default:clamp")
+    assert clamp.name == "seg_lite_d2_n8_clamp.pt" and clamp.is_file()
+    with pytest.raises(SegmenterWeightsError, match="not been trained"):
+        resolve_segmenter_weights("default:nonexistent")

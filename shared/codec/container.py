@@ -154,15 +154,24 @@ def encode_latent(
     latent: np.ndarray,
     *,
     bits: int,
+    quantizer: str = "frame",
     codec_id: str,
     depth: int,
     image_size: tuple[int, int],
     meta: CaptureMeta,
 ) -> bytes:
-    """net_C's float output (16×h×w, or 1×16×h×w) → a complete container (Eq. 1 of the paper)."""
+    """net_C's float output (16×h×w, or 1×16×h×w) → a complete container (Eq. 1 of the paper).
+
+    ``quantizer`` is the codec's (:func:`latentlink.codec.quantize.float2int`): ``frame`` for the
+    paper's codecs, ``unit`` for the factorized ones.
+    """
     latent = latent[0] if latent.ndim == 4 else latent
     return pack(
-        float2int(latent, bits), codec_id=codec_id, depth=depth, image_size=image_size, meta=meta
+        float2int(latent, bits, quantizer),
+        codec_id=codec_id,
+        depth=depth,
+        image_size=image_size,
+        meta=meta,
     )
 
 

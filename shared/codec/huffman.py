@@ -93,6 +93,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latentlink.codec import _huffman
+from latentlink.codec.entropy import entropy_bits
 
 __all__ = [
     "MAX_CODE_LENGTH",
@@ -179,20 +180,6 @@ def decode(
     if message is not None:
         raise HuffmanError(message)
     return out
-
-
-def entropy_bits(symbols: np.ndarray) -> float:
-    """Order-0 entropy bound of the whole array in bits: sum over symbols of -log2 p(symbol).
-
-    This is what an ideal single-table order-0 coder would spend; Huffman pays at most one bit
-    per symbol more (usually a few %), and per-channel tables can go below it.
-    """
-    flat = np.asarray(symbols).reshape(-1)
-    if flat.size == 0:
-        return 0.0
-    counts = np.bincount(flat.astype(np.intp, copy=False))
-    counts = counts[counts > 0].astype(np.float64)
-    return max(0.0, float(-(counts * np.log2(counts / flat.size)).sum()))  # no -0.0
 
 
 def code_lengths(counts: np.ndarray) -> np.ndarray:

@@ -27,6 +27,8 @@ class CodecInfo:
     codec_id: str
     depth: int
     bits: int
+    quantizer: str = "frame"
+    """float2int's range rule; models exported before the factorized codec carry none: frame."""
 
 
 class OnnxCompressor:
@@ -61,6 +63,7 @@ class OnnxCompressor:
                 meta[METADATA_PREFIX + "codec_id"],
                 int(meta[METADATA_PREFIX + "depth"]),
                 int(meta[METADATA_PREFIX + "bits"]),
+                meta.get(METADATA_PREFIX + "quantizer", "frame"),
             )
         except (KeyError, ValueError) as error:
             raise OnnxModelError(
@@ -77,6 +80,7 @@ class OnnxCompressor:
         return container.encode_latent(
             self.compress(image),
             bits=self.info.bits,
+            quantizer=self.info.quantizer,
             codec_id=self.info.codec_id,
             depth=self.info.depth,
             image_size=image.shape[:2],

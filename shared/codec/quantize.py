@@ -7,6 +7,11 @@ The paper leaves the rounding implicit; here the integer is ``floor(v + 0.5)`` (
 which is the same on every platform and matches the training-time simulation. δ and Δ travel in
 the frame header as float32. A constant latent (Δ = δ) quantises to all zeros and dequantises to δ
 instead of dividing by zero.
+
+The factorized codec (issue 10) uses the ``unit`` quantiser instead: δ = 0 and Δ = 1 fixed, with
+values outside clipped. Its net_C applies learned per-channel gains, so the per-channel step is
+part of the trained model; the header still carries δ and Δ (0 and 1), so the same int2float —
+and every reader of schema-1 containers — decodes both kinds.
 """
 
 from __future__ import annotations
@@ -40,15 +45,27 @@ def check_bits(bits: int) -> None:
         raise ValueError(f"bit length n must be an integer in 1..{MAX_BITS}, got {bits!r}")
 
 
-def float2int(latent: np.ndarray, bits: int) -> Quantized:
-    """Quantise a float latent to n-bit integers with its own per-frame min and max."""
+QUANTIZERS = ("frame", "unit")
+
+
+def float2int(latent: np.ndarray, bits: int, quantizer: str = "frame") -> Quantized:
+    """Quantise a float latent to n-bit integers.
+
+    ``quantizer="frame"``: over the latent's own min and max (the paper); ``"unit"``: over the
+    fixed range [0, 1], clipping what lies outside (the factorized codec).
+    """
     check_bits(bits)
+    if quantizer not in QUANTIZERS:
+        raise ValueError(f"quantizer must be one of {QUANTIZERS}, got {quantizer!r}")
     values = np.asarray(latent, dtype=np.float32)
     if values.size == 0:
         raise ValueError("cannot quantise an empty latent")
     if not np.isfinite(values).all():
         raise ValueError("latent contains NaN or infinity")
-    low, high = np.float32(values.min()), np.float32(values.max())
+    if quantizer == "unit":
+        low, high = np.float32(0.0), np.float32(1.0)
+    else:
+        low, high = np.float32(values.min()), np.float32(values.max())
     levels = np.float32(2**bits - 1)
     if high > low:
         scaled = (values - low) * (levels / (high - low))

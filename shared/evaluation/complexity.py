@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from latentlink.models.compressor import LATENT_CHANNELS, Compressor, Decompressor, count_parameters
+from latentlink.models.compressor import LATENT_CHANNELS, Codec, CodecConfig, count_parameters
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter
 
 
@@ -58,14 +58,15 @@ def _part(name: str, model: nn.Module, macs: dict[str, int], path: str = "") -> 
 
 
 def network_costs(height: int, width: int, depth: int = 2, preset: str = "lite",
-                  num_classes: int = 11, stem: str = "paper") -> list[PartCost]:
+                  num_classes: int = 11, stem: str = "paper",
+                  arch: str = "factorized") -> list[PartCost]:
     """Per-part parameters and MACs for one frame of ``height``×``width`` (see module docstring)."""
     factor = 2 ** (depth + 1)
     padded = (math.ceil(height / factor) * factor, math.ceil(width / factor) * factor)
     latent = (padded[0] // factor, padded[1] // factor)
     with torch.device("meta"):
-        compressor = Compressor(depth, stem).eval()
-        decompressor = Decompressor(depth).eval()
+        codec = Codec(CodecConfig(depth=depth, stem=stem, arch=arch)).eval()
+        compressor, decompressor = codec.compressor, codec.decompressor
         latent_seg = build_segmenter(SegmenterConfig(preset, "latent", depth, num_classes)).eval()
         image_seg = build_segmenter(SegmenterConfig(preset, "image", depth, num_classes)).eval()
         frame = torch.empty(1, 3, *padded)
@@ -105,9 +106,10 @@ def pipeline_costs(parts: list[PartCost]) -> list[PartCost]:
 
 
 def costs_report(height: int, width: int, depth: int = 2, preset: str = "lite",
-                 num_classes: int = 11, stem: str = "paper") -> dict:
+                 num_classes: int = 11, stem: str = "paper", arch: str = "factorized") -> dict:
     """Parts and pipelines as a JSON-ready dict."""
-    parts = network_costs(height, width, depth, preset, num_classes, stem)
+    parts = network_costs(height, width, depth, preset, num_classes, stem, arch)
     return {"height": height, "width": width, "depth": depth, "preset": preset, "stem": stem,
+            "arch": arch,
             "parts": [asdict(p) for p in parts],
             "pipelines": [asdict(p) for p in pipeline_costs(parts)]}

@@ -34,9 +34,10 @@ def plot_rd(
 ) -> Path:
     """Plot ``metric`` against CF (log x) with one line per depth d, save a PNG, return its path.
 
-    ``points`` are dicts with keys ``d, n, cf, psnr, ssim``; ``classical`` maps a codec name to
-    dicts with ``cf, psnr, ssim``. CF is on a log axis because the sweep spans more than a
-    decade of CF and the interesting differences are ratios, not offsets. The image is
+    ``points`` are dicts with keys ``d, n, cf, psnr, ssim`` (and optionally ``label``, which
+    replaces the ``n=…`` annotation, e.g. for a rate ladder at one n); ``classical`` maps a
+    codec name to dicts with ``cf, psnr, ssim``. CF is on a log axis because the sweep spans
+    more than a decade of CF and the interesting differences are ratios, not offsets. The image is
     ``FIGSIZE_INCHES × DPI`` pixels exactly (no tight bounding box), so reports can rely on it.
     """
     if metric not in _METRIC_LABELS:
@@ -70,7 +71,7 @@ def _draw_learned(axes: Axes, points: list[dict], metric: str) -> None:
         )
         for p in curve:
             axes.annotate(
-                f"n={p['n']}",
+                p.get("label", f"n={p['n']}"),
                 (p["cf"], p[metric]),
                 textcoords="offset points",
                 xytext=(4, 5),

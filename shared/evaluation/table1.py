@@ -257,8 +257,9 @@ class Table1:
         jpeg = self.jpeg_quality()
         height, width = load_rgb(self.samples[0].image).shape[:2]
         classes = len(self.spec.classes)
-        costs = {d: {p.part: p for p in network_costs(height, width, d, self.config.preset,
-                                                      classes)}
+        costs = {d: {p.part: p for p in network_costs(
+                     height, width, d, self.config.preset, classes,
+                     stem=self.runners[d].config.stem, arch=self.runners[d].config.arch)}
                  for d in self.config.depths}
         rows, masks = [], {}
         for method in self.methods:

@@ -1,5 +1,10 @@
 """The learned compression engine: compressor net_C and decompressor net_D.
 
+Two architectures share the system's contract (16 latent channels at 1/2^(d+1) resolution,
+n-bit integer codes, Huffman): ``paper``, the authors' engine described below, kept for the
+paper's experiments; and ``factorized`` (:mod:`latentlink.models.factorized`), the default since
+issue 10, which beats JPEG at the same compression factor.
+
 Architecture from the high-density compression engines of Raj et al., "Designing deep neural
 high-density compression engines for radiology images", Circuits, Systems, and Signal Processing,
 2022, as used for driving frames by Kakaiya et al., "Exploiting Richness of Learned Compressed
@@ -26,17 +31,17 @@ from typing import Literal
 import torch
 from torch import nn
 
+from latentlink.codec.frames import LATENT_CHANNELS
+from latentlink.models.entropy_model import ChannelDensity, quantize_codes
+from latentlink.models.factorized import FactorizedCompressor, FactorizedDecompressor
+from latentlink.models.layers import conv3x3
 from latentlink.models.quantization import simulate_quantization
 
-LATENT_CHANNELS = 16
 WIDTH = 64
 
 Stem = Literal["paper", "edge"]
-
-
-def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
-    """3×3 convolution with 'same' padding (halving the size when ``stride`` is 2)."""
-    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1)
+Arch = Literal["paper", "factorized"]
+Quantizer = Literal["frame", "unit"]
 
 
 def digest_unit(width: int = WIDTH) -> nn.Sequential:
@@ -69,7 +74,9 @@ class CodecConfig:
     stem: Stem = "paper"
     """Which net_C stem (see the module docstring)."""
     latent_clamp: bool = True
-    """Clamp net_C's output to [0, 1] as the authors' code does."""
+    """Clamp net_C's output to [0, 1] as the authors' code does (``paper`` architecture)."""
+    arch: Arch = "paper"
+    """``paper`` (the authors' net_C/net_D) or ``factorized`` (GDN, learned per-channel rate)."""
 
     def __post_init__(self) -> None:
         if self.depth not in (1, 2, 3):
@@ -78,6 +85,15 @@ class CodecConfig:
             raise ValueError(f"bits must be in 1..16, got {self.bits}")
         if self.stem not in ("paper", "edge"):
             raise ValueError(f"stem must be 'paper' or 'edge', got {self.stem!r}")
+        if self.arch not in ("paper", "factorized"):
+            raise ValueError(f"arch must be 'paper' or 'factorized', got {self.arch!r}")
+
+    @property
+    def quantizer(self) -> Quantizer:
+        """How float2int picks its range: ``frame`` = the frame's own min and max (the paper's
+        eq. 2), ``unit`` = the fixed range [0, 1] (net_C already applies learned per-channel
+        gains, so the step is part of the trained model and needs no header fields)."""
+        return "unit" if self.arch == "factorized" else "frame"
 
     @property
     def downsampling(self) -> int:
@@ -131,19 +147,38 @@ class Decompressor(nn.Module):
 
 
 class Codec(nn.Module):
-    """net_C and net_D together, with the quantisation of the bitstream simulated in between."""
+    """net_C and net_D together, with the quantisation of the bitstream simulated in between.
+
+    ``forward`` returns the float latent (net_C's output, what float2int receives), the
+    continuous code values in [0, 2^n − 1], the reconstruction, and — for the factorized
+    architecture — ``rate_bits``, the learned density's estimate of each frame's bits.
+    """
 
     def __init__(self, config: CodecConfig) -> None:
         super().__init__()
         self.config = config
-        self.compressor = Compressor(config.depth, config.stem, config.latent_clamp)
-        self.decompressor = Decompressor(config.depth)
+        self.density: ChannelDensity | None
+        if config.arch == "factorized":
+            self.compressor = FactorizedCompressor(config.depth, config.bits)
+            self.decompressor = FactorizedDecompressor(config.depth, config.bits)
+            self.density = ChannelDensity(LATENT_CHANNELS, config.bits)
+        else:
+            self.compressor = Compressor(config.depth, config.stem, config.latent_clamp)
+            self.decompressor = Decompressor(config.depth)
+            self.density = None
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training/evaluation path: returns the latent, its quantised value and the frame."""
         latent = self.compressor(x)
-        latent_hat, codes = simulate_quantization(latent, self.config.bits, self.training)
-        return {"latent": latent, "codes": codes, "x_hat": self.decompressor(latent_hat)}
+        if self.density is None:
+            latent_hat, codes = simulate_quantization(latent, self.config.bits, self.training)
+            return {"latent": latent, "codes": codes, "x_hat": self.decompressor(latent_hat)}
+        levels = 2**self.config.bits
+        codes = latent.float() * (levels - 1)
+        noisy = codes + torch.empty_like(codes).uniform_(-0.5, 0.5) if self.training else None
+        rounded = quantize_codes(codes, levels, self.training)
+        rate = self.density.bits(noisy if noisy is not None else rounded)
+        x_hat = self.decompressor(rounded / (levels - 1))
+        return {"latent": latent, "codes": codes, "x_hat": x_hat, "rate_bits": rate}
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -48,6 +48,8 @@ def export_compressor(codec: Codec, path: Path, opset: int = MIN_OPSET) -> Path:
         "depth": codec.config.depth,
         "bits": codec.config.bits,
         "stem": codec.config.stem,
+        "arch": codec.config.arch,
+        "quantizer": codec.config.quantizer,
     }
     for key, value in metadata.items():
         entry = model.metadata_props.add()

@@ -36,6 +36,7 @@ class TorchCodec:
         return container.encode_latent(
             self.compress(image),
             bits=self.config.bits,
+            quantizer=self.config.quantizer,
             codec_id=self.codec_id,
             depth=self.config.depth,
             image_size=image.shape[:2],

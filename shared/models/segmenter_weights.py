@@ -29,10 +29,19 @@ class SegmenterWeightsError(ValueError):
 
 
 def resolve_segmenter_weights(weights: str | Path) -> Path:
-    """``default`` → the shipped ``seg_lite_d2_n8.pt``; anything else is a path."""
-    path = SHIPPED_DIR / DEFAULT_SEGMENTER if str(weights) == "default" else Path(weights)
+    """``default`` → the shipped ``seg_lite_d2_n8.pt``, ``default:VARIANT`` → the shipped
+    ``seg_lite_d2_n8_VARIANT.pt`` (e.g. ``default:clamp``, for the codec shipped before issue 10);
+    anything else is a path."""
+    text = str(weights)
+    shipped = text == "default" or text.startswith("default:")
+    if shipped:
+        variant = text.partition(":")[2]
+        name = DEFAULT_SEGMENTER.replace(".pt", f"_{variant}.pt") if variant else DEFAULT_SEGMENTER
+        path = SHIPPED_DIR / name
+    else:
+        path = Path(text)
     if not path.is_file():
-        if str(weights) == "default":
+        if shipped:
             raise SegmenterWeightsError(
                 f"no shipped segmenter weights: {path} has not been trained yet; train one with "
                 "`latentlink train-seg ... --export` and pass --weights PATH")

@@ -29,17 +29,15 @@ def codec_id(codec: Codec) -> str:
     """Stable identifier of net_C's weights and the bitstream-relevant configuration."""
     digest = hashlib.sha256()
     config = codec.config
-    digest.update(
-        json.dumps(
-            {
-                "depth": config.depth,
-                "bits": config.bits,
-                "stem": config.stem,
-                "latent_clamp": config.latent_clamp,
-            },
-            sort_keys=True,
-        ).encode()
-    )
+    identity = {
+        "depth": config.depth,
+        "bits": config.bits,
+        "stem": config.stem,
+        "latent_clamp": config.latent_clamp,
+    }
+    if config.arch != "paper":  # paper-architecture ids stay what shipped containers carry
+        identity["arch"] = config.arch
+    digest.update(json.dumps(identity, sort_keys=True).encode())
     for name, tensor in sorted(codec.compressor.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to(torch.float32).cpu().contiguous().numpy().tobytes())
@@ -84,6 +82,11 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
             "decompressor": {
                 k: v.detach().float().cpu() for k, v in codec.decompressor.state_dict().items()
             },
+            "density": (
+                {k: v.detach().float().cpu() for k, v in codec.density.state_dict().items()}
+                if codec.density is not None
+                else {}
+            ),
             "provenance": provenance or {},
         },
         path,
@@ -114,4 +117,6 @@ def load_codec(path: Path | str, map_location: str | torch.device = "cpu") -> tu
     codec = Codec(CodecConfig(**blob["config"]))
     codec.compressor.load_state_dict(blob["compressor"])
     codec.decompressor.load_state_dict(blob["decompressor"])
+    if codec.density is not None:
+        codec.density.load_state_dict(blob["density"])
     return codec.eval(), dict(blob.get("provenance", {}))

@@ -4,8 +4,14 @@ Paper recipe (defaults): Adam, lr 1e-2, StepLR (step 10 epochs, γ 0.75), 100 ep
 random patches, MSE. An *epoch* is ``patches_per_image`` random patches from every training frame.
 
 Beyond the paper: ``rate_lambda`` > 0 adds λ · (estimated bits per pixel of the quantised latent)
-to the loss (:func:`soft_entropy_bits`), which makes net_C produce latents that Huffman codes
-compactly. λ = 0 is the paper's recipe. Quantisation to n bits is simulated in every step either
+to the loss, which makes net_C produce latents that Huffman codes compactly. λ = 0 is the paper's
+recipe. The ``paper`` architecture estimates the rate with one soft histogram per frame
+(:func:`soft_entropy_bits`); the ``factorized`` one with its learned per-channel density, whose
+logits train at ``density_lr_scale`` times the learning rate so that they track the codes.
+
+``max_minutes`` bounds a run by wall time (a GPU lent for minutes, a session's end): the cosine
+schedule then follows whichever of steps and time runs out first, and the run checkpoints and
+stops when the budget is spent. Quantisation to n bits is simulated in every step either
 way (straight-through rounding), so net_D learns the values it will actually receive.
 
 Runs on the GPU when there is one, on the CPU otherwise, through the same code; ``bf16`` autocast
@@ -27,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from latentlink.codec import huffman
+from latentlink.codec.entropy import channel_entropy_bits
 from latentlink.codec.frames import pad_to_multiple
 from latentlink.codec.quantize import float2int
 from latentlink.data.datasets import list_samples, load_images
@@ -49,10 +55,17 @@ class CodecTrainConfig:
     bits: int = 8
     stem: str = "paper"
     latent_clamp: bool = True
+    arch: str = "paper"
+    """``paper`` (the authors' net_C/net_D) or ``factorized`` (the default codec since issue 10)."""
     epochs: int = 100
     lr: float = 1e-2
+    lr_schedule: str = "step"
+    """``step`` (the paper's StepLR by epochs) or ``cosine`` (over the run's steps or time)."""
     lr_step: int = 10
     lr_gamma: float = 0.75
+    density_lr_scale: float = 10.0
+    max_minutes: float = 0.0
+    """Stop (with a checkpoint) after this much training wall time; 0 = no limit."""
     warmup_steps: int = 0
     grad_clip: float = 0.0
     batch_size: int = 8
@@ -75,31 +88,60 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def learning_rate(config: CodecTrainConfig, epoch: int, step: int) -> float:
-    """StepLR decay per epoch, times a linear warm-up over the first ``warmup_steps`` steps."""
-    decay = config.lr_gamma ** (epoch // max(config.lr_step, 1))
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 / AMX).
+
+    ``torch.backends.cpu.get_cpu_capability()`` says "AVX512" on cores without the BF16
+    extension too, so the flag itself is read where torch exposes it.
+    """
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    if probe is not None:
+        return bool(probe()) or bool(getattr(torch.cpu, "_is_amx_tile_supported", bool)())
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+
+
+def default_bf16() -> bool:
+    """bf16 autocast where it pays: CPUs with native bf16. GPUs train in fp32 with TF32."""
+    return pick_device().type == "cpu" and cpu_has_bf16()
+
+
+def learning_rate(config: CodecTrainConfig, epoch: int, step: int, progress: float = 0.0) -> float:
+    """The schedule's factor times a linear warm-up over the first ``warmup_steps`` steps.
+
+    ``step``: StepLR decay per epoch (the paper). ``cosine``: half a cosine over ``progress``,
+    the finished fraction of the run, down to 2 % of the base rate.
+    """
+    if config.lr_schedule == "cosine":
+        decay = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    else:
+        decay = config.lr_gamma ** (epoch // max(config.lr_step, 1))
     warmup = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
     return config.lr * decay * warmup
 
 
 @torch.no_grad()
 def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -> dict[str, float]:
-    """Full-frame PSNR and order-0 entropy of the real n-bit codes (the Huffman bound).
+    """Full-frame PSNR and per-channel order-0 entropy of the real n-bit codes.
 
     Frames are padded to a multiple of 2^(d+1) and cropped back, as in evaluation; the latent is
     quantised with the numpy float2int the edge uses, so this is the shipped bitstream's rate
-    (bar the Huffman overhead of a few percent and the container header).
+    (bar the Huffman overhead of a few percent and the container header). ``channel_bits`` is
+    the mean bits per symbol of each channel: a dead channel shows as 0.
     """
     codec.eval()
     mse_sum, bits_sum, pixels = 0.0, 0.0, 0
+    channel_bits = np.zeros(0)
     for frame in frames:
         height, width = frame.shape[:2]
         x = to_tensor(pad_to_multiple(frame, codec.config.downsampling)).to(device)
         out = codec(x)
         x_hat = out["x_hat"][..., :height, :width].mul(255).round().div(255)
         mse_sum += float(((x_hat - x[..., :height, :width]) ** 2).mean())
-        codes = float2int(out["latent"].float().cpu().numpy(), codec.config.bits).codes
-        bits_sum += huffman.entropy_bits(codes)
+        latent = out["latent"][0].float().cpu().numpy()
+        codes = float2int(latent, codec.config.bits, codec.config.quantizer).codes
+        per_channel = channel_entropy_bits(codes)
+        channel_bits = channel_bits + per_channel if channel_bits.size else per_channel
+        bits_sum += float(per_channel.sum()) * codes[0].size
         pixels += height * width
     codec.train()
     mse = mse_sum / len(frames)
@@ -109,6 +151,7 @@ def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -
         "mse": mse,
         "bpp": bpp,
         "cf_entropy": 24.0 / bpp if bpp > 0 else math.inf,
+        "channel_bits": [round(float(b), 3) for b in channel_bits / len(frames)],
     }
 
 
@@ -125,6 +168,9 @@ class CodecTrainer:
         self.log = log
         self.out_dir = Path(config.out_dir)
         self.device = pick_device()
+        if self.device.type == "cuda":  # TF32 convolutions: ~fp32 accuracy at tensor-core speed
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cuda.matmul.allow_tf32 = True
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -133,8 +179,15 @@ class CodecTrainer:
         self.codec.to(self.device, memory_format=torch.channels_last)
         if config.freeze_compressor:
             self.codec.compressor.requires_grad_(False)
-        trainable = [p for p in self.codec.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=config.lr)
+        density = list(self.codec.density.parameters()) if self.codec.density else []
+        networks = [
+            p for p in self.codec.parameters()
+            if p.requires_grad and all(p is not q for q in density)
+        ]
+        groups = [{"params": networks, "lr_scale": 1.0}]
+        if density:
+            groups.append({"params": density, "lr_scale": config.density_lr_scale})
+        self.optimizer = torch.optim.Adam(groups, lr=config.lr)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.wall_seconds = 0.0
         self.train_frames = load_images(
@@ -145,7 +198,9 @@ class CodecTrainer:
 
     @staticmethod
     def _initial_codec(config: CodecTrainConfig) -> Codec:
-        wanted = CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp)
+        wanted = CodecConfig(
+            config.depth, config.bits, config.stem, config.latent_clamp, config.arch
+        )
         if not config.init_weights:
             if config.freeze_compressor:
                 raise ValueError("freezing net_C needs --init-weights (a trained net_C)")
@@ -192,14 +247,16 @@ class CodecTrainer:
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         config = self.config
         batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+        lr = learning_rate(config, self.epoch, self.step, self.progress())
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(config, self.epoch, self.step)
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             out = self.codec(batch)
         mse = torch.mean((out["x_hat"].float() - batch) ** 2)
-        rate = bits_per_pixel(
-            soft_entropy_bits(out["codes"], config.bits), batch.shape[-2], batch.shape[-1]
-        ).mean()
+        frame_bits = (
+            out["rate_bits"] if "rate_bits" in out else soft_entropy_bits(out["codes"], config.bits)
+        )
+        rate = bits_per_pixel(frame_bits, batch.shape[-2], batch.shape[-1]).mean()
         loss = mse + config.rate_lambda * rate if config.rate_lambda else mse
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -209,14 +266,33 @@ class CodecTrainer:
         self.step += 1
         return {"loss": loss.item(), "psnr": psnr_from_mse(mse.item()), "bpp": rate.item()}
 
+    def steps_per_epoch(self) -> int:
+        config = self.config
+        return math.ceil(len(self.train_frames) * config.patches_per_image / config.batch_size)
+
+    def progress(self) -> float:
+        """Finished fraction of the run: by steps, or by wall time when that runs out first."""
+        by_steps = self.step / max(self.config.epochs * self.steps_per_epoch(), 1)
+        budget = self.config.max_minutes * 60
+        by_time = (self.wall_seconds + self._epoch_seconds()) / budget if budget else 0.0
+        return max(by_steps, by_time)
+
+    def _epoch_seconds(self) -> float:
+        started = getattr(self, "_epoch_started", None)
+        return time.perf_counter() - started if started is not None else 0.0
+
+    def out_of_time(self) -> bool:
+        budget = self.config.max_minutes * 60
+        return bool(budget) and self.wall_seconds + self._epoch_seconds() >= budget
+
     def run(self, show_progress: bool = True) -> dict[str, float]:
         """Train until ``config.epochs``; returns the last validation metrics."""
         config = self.config
         metrics: dict[str, float] = {}
         history = self.out_dir / "history.jsonl"
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        while self.epoch < config.epochs:
-            started = time.perf_counter()
+        while self.epoch < config.epochs and not self.out_of_time():
+            started = self._epoch_started = time.perf_counter()
             batches = epoch_batches(
                 self.train_frames,
                 config.patch_size,
@@ -224,10 +300,9 @@ class CodecTrainer:
                 config.patches_per_image,
                 self.rng,
             )
-            total = math.ceil(len(self.train_frames) * config.patches_per_image / config.batch_size)
             bar = tqdm(
                 batches,
-                total=total,
+                total=self.steps_per_epoch(),
                 disable=not show_progress,
                 leave=False,
                 desc=f"epoch {self.epoch + 1}/{config.epochs}",
@@ -246,9 +321,12 @@ class CodecTrainer:
                     psnr=f"{step_metrics['psnr']:.2f}",
                     bpp=f"{step_metrics['bpp']:.3f}",
                 )
+                if self.out_of_time():
+                    break
             self.epoch += 1
-            metrics = validate(self.codec, self.val_frames, self.device)
             self.wall_seconds += time.perf_counter() - started
+            self._epoch_started = None
+            metrics = validate(self.codec, self.val_frames, self.device)
             train_psnr = float(np.mean([m["psnr"] for m in running]))
             record = {
                 "epoch": self.epoch,
@@ -290,7 +368,9 @@ def export_run(run_dir: Path, path: Path) -> Path:
     state = torch.load(best if best.exists() else last, map_location="cpu", weights_only=False)
     known = {f.name for f in fields(CodecTrainConfig)}  # checkpoints may predate newer knobs
     config = CodecTrainConfig(**{k: v for k, v in state["config"].items() if k in known})
-    codec = Codec(CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp))
+    codec = Codec(
+        CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp, config.arch)
+    )
     codec.load_state_dict(state["model"])
     history = run_dir / "history.jsonl"
     records = (

@@ -56,7 +56,8 @@ def cache_path(cache_dir: Path | str, codec_id: str, bits: int, dataset: str, sp
 def encode_frames(runner: TorchCodec, frames: Iterable[tuple[str, np.ndarray]]
                   ) -> list[LatentFrame]:
     """net_C, then float2int at the runner's n, for (name, uint8 H×W×3) pairs."""
-    return [LatentFrame(name, float2int(runner.compress(image), runner.config.bits),
+    return [LatentFrame(name, float2int(runner.compress(image), runner.config.bits,
+                                              runner.config.quantizer),
                         (int(image.shape[0]), int(image.shape[1])))
             for name, image in frames]
 
@@ -110,17 +111,25 @@ def cached_latents(runner: TorchCodec, dataset: str, data_root: Path | str, spli
                    show_progress: bool = True) -> list[LatentFrame]:
     """The split's latents from the cache, computing and storing them on the first call."""
     samples = list_samples(dataset, data_root, split)
+    path = cache_path(cache_dir, runner.codec_id, runner.config.bits, dataset, split, mirrored)
+    images = (load_rgb(s.image) for s in samples)
+    pairs = ((s.name, image[:, ::-1] if mirrored else image) for s, image in zip(samples, images,
+                                                                                 strict=True))
+    return cached_encode(runner, path, [s.name for s in samples], pairs,
+                         desc=f"net_C latents of {dataset}/{split}", show_progress=show_progress)
+
+
+def cached_encode(runner: TorchCodec, path: Path, names: list[str],
+                  pairs: Iterable[tuple[str, np.ndarray]], *, desc: str,
+                  show_progress: bool = True) -> list[LatentFrame]:
+    """Latents of ``pairs`` (name, frame) from the cache file ``path`` when it holds exactly
+    ``names`` for this codec, else net_C on every frame, stored there for the next run."""
     bits = runner.config.bits
-    path = cache_path(cache_dir, runner.codec_id, bits, dataset, split, mirrored)
-    names = [s.name for s in samples]
     if path.is_file():
         frames = load_latents(path, runner.codec_id, bits)
         if [f.name for f in frames] == names:
             return frames
-    images = (load_rgb(s.image) for s in samples)
-    pairs = ((s.name, image[:, ::-1] if mirrored else image) for s, image in zip(samples, images,
-                                                                                 strict=True))
-    frames = encode_frames(runner, tqdm(pairs, total=len(samples), disable=not show_progress,
-                                        leave=False, desc=f"net_C latents of {dataset}/{split}"))
+    frames = encode_frames(runner, tqdm(pairs, total=len(names), disable=not show_progress,
+                                        leave=False, desc=desc))
     save_latents(path, frames, runner.codec_id)
     return frames

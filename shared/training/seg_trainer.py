@@ -39,7 +39,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +62,14 @@ from latentlink.evaluation.seg_metrics import ConfusionMatrix, summarize
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
+from latentlink.training.augment import augmented_view
 from latentlink.training.codec_trainer import pick_device
-from latentlink.training.latent_cache import LatentFrame, cached_latents
+from latentlink.training.latent_cache import (
+    LatentFrame,
+    cache_path,
+    cached_encode,
+    cached_latents,
+)
 from latentlink.training.patches import to_tensor
 
 INPUTS = ("latent", "image", "decoded", "jpeg")
@@ -103,6 +109,8 @@ class SegTrainConfig:
     batch_size: int = 8
     crop_size: int = 352
     flip: bool = True
+    augment_views: int = 0
+    """Scale/colour-augmented views of the training split (:mod:`~latentlink.training.augment`)."""
     val_every: int = 1000
     val_frames: int = 0
     """Validate on the first N frames of the validation split (0 = all)."""
@@ -149,19 +157,20 @@ class SegData:
     frames: list[SegFrame]
     stride: int
     """Frame pixels per input pixel (2^(d+1) for latents, 1 for images)."""
-    mirrored: list[SegFrame] | None = None
-    """The same frames flipped left–right, for flip augmentation."""
+    alternates: list[list[SegFrame]] = field(default_factory=list)
+    """Other views of the same frames (mirrored, scale/colour-augmented), each at least as large
+    as the frame; a training crop comes from the plain or any alternate view with equal odds."""
 
     def batch(self, indices: Sequence[int], crop: int, rng: np.random.Generator
               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random crops of ``crop`` frame pixels (shrunk to the smallest frame), with flips."""
+        """Random crops of ``crop`` frame pixels (shrunk to the smallest frame) of random views."""
         side = max(crop // self.stride, 1)
         height = min(side, min(f.input_shape[0] for f in self.frames))
         width = min(side, min(f.input_shape[1] for f in self.frames))
+        views = [self.frames, *self.alternates]
         inputs, labels = [], []
         for index in indices:
-            use_mirror = self.mirrored is not None and rng.random() < 0.5
-            frame = (self.mirrored if use_mirror else self.frames)[index]
+            frame = views[int(rng.integers(len(views)))][index]
             top = int(rng.integers(0, frame.input_shape[0] - height + 1))
             left = int(rng.integers(0, frame.input_shape[1] - width + 1))
             inputs.append(frame.input_tensor(slice(top, top + height), slice(left, left + width)))
@@ -187,9 +196,10 @@ def reconstruct(runner: TorchCodec, frame: LatentFrame) -> np.ndarray:
 
 def load_split(input_name: str, dataset: str, data_root: Path | str, split: str, *,
                runner: TorchCodec | None = None, cache_dir: Path | str = "runs/latent_cache",
-               jpeg_cf: float = 66.0, mirrored: bool = False, limit: int = 0,
-               show_progress: bool = True) -> SegData:
-    """Inputs and labels of a split for ``input_name`` (one of :data:`INPUTS`)."""
+               jpeg_cf: float = 66.0, mirrored: bool = False, augment_views: int = 0,
+               seed: int = 0, limit: int = 0, show_progress: bool = True) -> SegData:
+    """Inputs and labels of a split for ``input_name`` (one of :data:`INPUTS`), with the mirrored
+    view and ``augment_views`` scale/colour-augmented views as alternates when asked."""
     if input_name not in INPUTS:
         raise ValueError(f"input must be one of {', '.join(INPUTS)}, got {input_name!r}")
     if input_name in CODEC_INPUTS and runner is None:
@@ -229,7 +239,42 @@ def load_split(input_name: str, dataset: str, data_root: Path | str, split: str,
             views[flip] = [SegFrame(image[:, ::-1] if flip else image,
                                     label[:, ::-1] if flip else label, image.shape[:2])
                            for image, label in zip(images, labels, strict=True)]
-    return SegData(views[False], stride, views.get(True))
+    alternates = [views[True]] if mirrored else []
+    for view in range(1, augment_views + 1):
+        alternates.append(_augmented_frames(input_name, samples, labels, view, seed, spec,
+                                            runner=runner, cache_dir=cache_dir, dataset=dataset,
+                                            split=split, jpeg_cf=jpeg_cf,
+                                            show_progress=show_progress))
+    return SegData(views[False], stride, alternates)
+
+
+def _augmented_frames(input_name: str, samples: list, labels: list[np.ndarray], view: int,
+                      seed: int, spec: LabelSpec, *, runner: TorchCodec | None,
+                      cache_dir: Path | str, dataset: str, split: str, jpeg_cf: float,
+                      show_progress: bool) -> list[SegFrame]:
+    """One augmented view of the split, turned into the input kind (cached for latents)."""
+    pairs = augmented_view([load_rgb(s.image) for s in samples], labels, view, seed)
+    if input_name in CODEC_INPUTS:
+        path = cache_path(cache_dir, runner.codec_id, runner.config.bits, dataset,
+                          f"{split}-aug{view}-seed{seed}")
+        latents = cached_encode(runner, path, [s.name for s in samples],
+                                ((s.name, image) for s, (image, _) in zip(samples, pairs,
+                                                                          strict=True)),
+                                desc=f"net_C latents of {dataset}/{split} view {view}",
+                                show_progress=show_progress)
+        if input_name == "latent":
+            stride = runner.config.downsampling
+            return [SegFrame(latent, pad_label(label, *(n * stride for n in
+                                                        latent.quantized.codes.shape[1:]),
+                                               spec.ignore_index), latent.size)
+                    for latent, (_, label) in zip(latents, pairs, strict=True)]
+        images = [reconstruct(runner, latent) for latent in latents]
+    elif input_name == "jpeg":
+        images = [encode_at_cf(image, "jpeg", jpeg_cf).decoded for image, _ in pairs]
+    else:
+        images = [image for image, _ in pairs]
+    return [SegFrame(image, label, image.shape[:2])
+            for image, (_, label) in zip(images, pairs, strict=True)]
 
 
 def label_spec(dataset: str) -> LabelSpec:
@@ -310,7 +355,8 @@ class SegTrainer:
         common = {"runner": runner, "cache_dir": config.cache_dir, "jpeg_cf": config.jpeg_cf,
                   "show_progress": show_progress}
         self.train_data = load_split(config.input, config.dataset, config.data_root, config.split,
-                                     mirrored=config.flip, **common)
+                                     mirrored=config.flip, augment_views=config.augment_views,
+                                     seed=config.seed, **common)
         self.val_data = load_split(config.input, config.dataset, config.data_root,
                                    config.val_split, limit=config.val_frames, **common)
 

@@ -1,0 +1,5 @@
+"""``python -m latentlink``: the same CLI as the ``latentlink`` command."""
+
+from latentlink.cli import main
+
+main()
