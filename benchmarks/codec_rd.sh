@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Rate–distortion of the shipped codecs on CamVid val at full resolution, against JPEG
 # (optimize=True), WebP and AVIF at the same per-frame CF, plus the paper's Figs. 5–6 sweep.
-# Writes results/codec/*.json, results/sweep/{fig5_ssim_vs_cf.png,fig6_psnr_vs_cf.png,sweep.md}.
+# Writes results/rd/ (the shipped rate ladder: rd.md, rd.json, psnr_vs_cf.png, ssim_vs_cf.png),
+# results/codec/*.json (the paper-architecture codecs), results/sweep/ (Figs. 5–6).
 #   bash benchmarks/codec_rd.sh [CAMVID_ROOT]
 set -euo pipefail
 root="${1:-${LATENTLINK_DATA_ROOT:-../shared/datasets/camvid}}"
 out=results/codec
 mkdir -p "$out"
-for spec in "2 default" "2 default:paper" "2 default:edge" "1 default" "3 default"; do
+latentlink rd-curves --data-root "$root" --split val --compare jpeg,webp,avif --out-dir results/rd
+for spec in "2 default:clamp" "2 default:paper" "2 default:edge" "1 default:clamp" "3 default:clamp"; do
   set -- $spec
   name="d$1_${2#default}"; name="${name%_}"; name="${name/:/}"
   latentlink eval-codec --weights "$2" --depth "$1" --data-root "$root" --split val \

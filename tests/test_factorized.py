@@ -158,3 +158,22 @@ def test_entropy_helpers_agree():
         sum(entropy_bits(channel) for channel in codes)
     )
     assert math.isclose(per_channel[0], 2.0, abs_tol=0.1)
+
+
+def test_segmenter_input_affine_centres_factorized_codes():
+    from latentlink.models.factorized import segmenter_input_affine
+    from latentlink.models.segmenter import SegmenterConfig, build_segmenter
+
+    assert segmenter_input_affine("paper", 8) == (0.0, 1.0)
+    offset, scale = segmenter_input_affine("factorized", 8)
+    codes = torch.tensor([112.0, 128.0, 144.0])
+    centred = (codes / 255 - offset) * scale
+    torch.testing.assert_close(centred, torch.tensor([-1.0, 0.0, 1.0]))
+
+    torch.manual_seed(0)
+    plain = build_segmenter(SegmenterConfig(depth=2)).eval()
+    shifted = build_segmenter(SegmenterConfig(depth=2, input_offset=offset,
+                                              input_scale=scale)).eval()
+    shifted.load_state_dict(plain.state_dict())
+    u = torch.randint(100, 156, (1, 16, 8, 8)).float() / 255
+    torch.testing.assert_close(shifted(u)["out"], plain((u - offset) * scale)["out"])

@@ -169,6 +169,20 @@ def test_a_few_steps_lower_the_loss(synthetic_camvid, tmp_path, input_name):
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
 
 
+def test_factorized_latents_reach_the_segmenter_centred(synthetic_camvid, tmp_path):
+    """A segmenter of factorized latents stores the centring affine with its weights."""
+    torch.manual_seed(0)
+    runner = TorchCodec(Codec(CodecConfig(depth=2, arch="factorized")))
+    config = SegTrainConfig(data_root=str(synthetic_camvid), iterations=1, val_frames=1,
+                            out_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
+    trainer = SegTrainer(config, runner, log=lambda _: None, show_progress=False)
+    assert trainer.model_config.input_offset == pytest.approx(128 / 255)
+    assert trainer.model_config.input_scale == pytest.approx(255 / 16)
+    trainer.run(show_progress=False)
+    _, saved, _ = load_segmenter(trainer.export_best(tmp_path / "seg.pt"))
+    assert saved.input_offset == trainer.model_config.input_offset
+
+
 def test_run_checkpoints_resumes_and_exports(synthetic_camvid, tmp_path):
     runner = random_codec()
     options = {"data_root": str(synthetic_camvid), "batch_size": 2, "crop_size": 32,

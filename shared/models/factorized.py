@@ -43,6 +43,23 @@ def code_centre(bits: int) -> int:
     return 2 ** (bits - 1)
 
 
+SEGMENTER_CODE_UNITS = 16
+"""Codes per unit of segmenter input: ±a few tens of codes become ±a few units."""
+
+
+def segmenter_input_affine(arch: str, bits: int) -> tuple[float, float]:
+    """(offset, scale) that turn int2float values into centred code units for a segmenter.
+
+    Factorized latents are ``u = code / (2^n − 1)`` with codes a few steps around 2^(n−1):
+    centred and scaled, they are small multiples of 1/16, exact in bf16. The paper
+    architecture's latents span [0, 1] and need nothing.
+    """
+    if arch != "factorized":
+        return 0.0, 1.0
+    levels = 2**bits - 1
+    return code_centre(bits) / levels, levels / SEGMENTER_CODE_UNITS
+
+
 class FactorizedCompressor(nn.Module):
     """net_C: RGB in [0, 1] → 16 channels u in nominal [0, 1] at 1/2^(d+1) resolution."""
 

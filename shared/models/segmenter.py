@@ -67,6 +67,12 @@ class SegmenterConfig:
     depth: int = 2
     """Codec digest units d (latent input only): the latent is at 1/2^(d+1) of the frame."""
     num_classes: int = 11
+    input_offset: float = 0.0
+    input_scale: float = 1.0
+    """``(x − input_offset) · input_scale`` in float32 before the first convolution. The factorized
+    codec's int2float values sit near 0.5 with a spread of a few 1/255 steps, which bf16
+    convolutions would round away; its segmenters centre them on integer-sized values
+    (:func:`latentlink.models.factorized.segmenter_input_affine`). Identity for other inputs."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -94,6 +100,7 @@ class Segmenter(nn.Module):
     def __init__(self, backbone: ResNetBackbone, head_width: int, aux_width: int, num_classes: int,
                  input_stride: int) -> None:
         super().__init__()
+        self.input_offset, self.input_scale = 0.0, 1.0
         self.backbone = backbone
         self.head = DualGCNHead(backbone.out_channels, head_width, num_classes)
         self.aux_head = AuxHead(backbone.aux_channels, aux_width, num_classes)
@@ -106,6 +113,8 @@ class Segmenter(nn.Module):
         return self.input_stride * self.backbone.stride
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if (self.input_offset, self.input_scale) != (0.0, 1.0):
+            x = (x.float() - self.input_offset) * self.input_scale
         aux_features, features = self.backbone(x)
         out = {"out": self.head(features)}
         if self.training:
@@ -156,7 +165,9 @@ _FACTORIES = {"lite": segmenter_lite, "paper": segmenter_paper}
 
 def build_segmenter(config: SegmenterConfig) -> nn.Module:
     """A freshly initialised :class:`Segmenter` for ``config``, in training mode."""
-    return _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes)
+    model = _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes)
+    model.input_offset, model.input_scale = config.input_offset, config.input_scale
+    return model
 
 
 @torch.no_grad()

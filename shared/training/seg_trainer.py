@@ -59,6 +59,7 @@ from latentlink.data.datasets import (
 )
 from latentlink.evaluation.classical import encode_at_cf
 from latentlink.evaluation.seg_metrics import ConfusionMatrix, summarize
+from latentlink.models.factorized import segmenter_input_affine
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
@@ -343,8 +344,10 @@ class SegTrainer:
         self.rng = np.random.default_rng(config.seed)
         self.spec = label_spec(config.dataset)
         depth = runner.config.depth if runner is not None else config.depth
+        offset, scale = ((0.0, 1.0) if runner is None or config.input != "latent" else
+                         segmenter_input_affine(runner.config.arch, runner.config.bits))
         self.model_config = SegmenterConfig(config.preset, model_input_kind(config.input), depth,
-                                            len(self.spec.classes))
+                                            len(self.spec.classes), offset, scale)
         self.memory_format = (torch.channels_last if config.channels_last
                               else torch.contiguous_format)
         self.model = build_segmenter(self.model_config).to(self.device,
