@@ -166,6 +166,7 @@ def test_load_errors_are_clear(tmp_path):
 
 
 def test_shipped_weights_resolve_by_name():
+    assert resolve_segmenter_weights("default").name == "seg_lite_d2_n8.pt"
     clamp = resolve_segmenter_weights("default:clamp")
     assert clamp.name == "seg_lite_d2_n8_clamp.pt" and clamp.is_file()
     with pytest.raises(SegmenterWeightsError, match="not been trained"):
