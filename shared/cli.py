@@ -92,20 +92,10 @@ def main() -> None:
     show_default=True,
     help="The paper's StepLR, or a cosine over the run (its steps or --max-minutes).",
 )
-@click.option(
-    "--density-lr-scale",
-    type=click.FloatRange(0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Learning-rate multiplier of the factorized codec's rate model.",
-)
-@click.option(
-    "--max-minutes",
-    type=click.FloatRange(0),
-    default=0.0,
-    show_default=True,
-    help="Stop with a checkpoint after this much training time (0 = no limit).",
-)
+@click.option("--density-lr-scale", type=click.FloatRange(0, min_open=True), default=10.0,
+              show_default=True, help="Learning-rate multiplier of the factorized rate model.")
+@click.option("--max-minutes", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Stop with a checkpoint after this much training time (0 = no limit).")
 @click.option(
     "--lr-step",
     type=click.IntRange(1),
