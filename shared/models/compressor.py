@@ -174,9 +174,11 @@ class Codec(nn.Module):
             return {"latent": latent, "codes": codes, "x_hat": self.decompressor(latent_hat)}
         levels = 2**self.config.bits
         codes = latent.float() * (levels - 1)
-        noisy = codes + torch.empty_like(codes).uniform_(-0.5, 0.5) if self.training else None
         rounded = quantize_codes(codes, levels, self.training)
-        rate = self.density.bits(noisy if noisy is not None else rounded)
+        # Training charges the rate of codes + uniform noise (differentiable); evaluation the
+        # rate of the integers the coder really sends.
+        priced = codes + torch.empty_like(codes).uniform_(-0.5, 0.5) if self.training else rounded
+        rate = self.density.bits(priced)
         x_hat = self.decompressor(rounded / (levels - 1))
         return {"latent": latent, "codes": codes, "x_hat": x_hat, "rate_bits": rate}
 

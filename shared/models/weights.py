@@ -76,21 +76,17 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
         {
             "format": WEIGHTS_FORMAT,
             "config": codec.config.to_dict(),
-            "compressor": {
-                k: v.detach().float().cpu() for k, v in codec.compressor.state_dict().items()
-            },
-            "decompressor": {
-                k: v.detach().float().cpu() for k, v in codec.decompressor.state_dict().items()
-            },
-            "density": (
-                {k: v.detach().float().cpu() for k, v in codec.density.state_dict().items()}
-                if codec.density is not None
-                else {}
-            ),
+            "compressor": _cpu_float32(codec.compressor),
+            "decompressor": _cpu_float32(codec.decompressor),
+            "density": _cpu_float32(codec.density) if codec.density is not None else {},
             "provenance": provenance or {},
         },
         path,
     )
+
+
+def _cpu_float32(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().float().cpu() for k, v in module.state_dict().items()}
 
 
 def read_weights_file(path: Path | str, kind: str, map_location="cpu") -> dict:

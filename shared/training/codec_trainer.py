@@ -96,7 +96,7 @@ def cpu_has_bf16() -> bool:
     """
     probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
     if probe is not None:
-        return bool(probe()) or bool(getattr(torch.cpu, "_is_amx_tile_supported", bool)())
+        return bool(probe())
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
 
 
@@ -130,7 +130,7 @@ def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -
     """
     codec.eval()
     mse_sum, bits_sum, pixels = 0.0, 0.0, 0
-    channel_bits = np.zeros(0)
+    channel_bits = []
     for frame in frames:
         height, width = frame.shape[:2]
         x = to_tensor(pad_to_multiple(frame, codec.config.downsampling)).to(device)
@@ -139,9 +139,8 @@ def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -
         mse_sum += float(((x_hat - x[..., :height, :width]) ** 2).mean())
         latent = out["latent"][0].float().cpu().numpy()
         codes = float2int(latent, codec.config.bits, codec.config.quantizer).codes
-        per_channel = channel_entropy_bits(codes)
-        channel_bits = channel_bits + per_channel if channel_bits.size else per_channel
-        bits_sum += float(per_channel.sum()) * codes[0].size
+        channel_bits.append(channel_entropy_bits(codes))
+        bits_sum += float(channel_bits[-1].sum()) * codes[0].size
         pixels += height * width
     codec.train()
     mse = mse_sum / len(frames)
@@ -151,7 +150,7 @@ def validate(codec: Codec, frames: Sequence[np.ndarray], device: torch.device) -
         "mse": mse,
         "bpp": bpp,
         "cf_entropy": 24.0 / bpp if bpp > 0 else math.inf,
-        "channel_bits": [round(float(b), 3) for b in channel_bits / len(frames)],
+        "channel_bits": [round(float(b), 3) for b in np.mean(channel_bits, axis=0)],
     }
 
 
@@ -180,9 +179,9 @@ class CodecTrainer:
         if config.freeze_compressor:
             self.codec.compressor.requires_grad_(False)
         density = list(self.codec.density.parameters()) if self.codec.density else []
+        density_ids = {id(p) for p in density}
         networks = [
-            p for p in self.codec.parameters()
-            if p.requires_grad and all(p is not q for q in density)
+            p for p in self.codec.parameters() if p.requires_grad and id(p) not in density_ids
         ]
         groups = [{"params": networks, "lr_scale": 1.0}]
         if density:
@@ -190,6 +189,7 @@ class CodecTrainer:
         self.optimizer = torch.optim.Adam(groups, lr=config.lr)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.wall_seconds = 0.0
+        self._epoch_started: float | None = None
         self.train_frames = load_images(
             list_samples(config.dataset, config.data_root, config.split)
         )
@@ -278,7 +278,8 @@ class CodecTrainer:
         return max(by_steps, by_time)
 
     def _epoch_seconds(self) -> float:
-        started = getattr(self, "_epoch_started", None)
+        """Seconds of the epoch in progress (not yet in ``wall_seconds``)."""
+        started = self._epoch_started
         return time.perf_counter() - started if started is not None else 0.0
 
     def out_of_time(self) -> bool:
