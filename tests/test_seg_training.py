@@ -308,7 +308,7 @@ def test_augmented_views_are_reproducible_and_aligned(synthetic_camvid, tmp_path
             assert frame.label.shape == (h * 4, w * 4)
             assert h >= plain.input_shape[0] and w >= plain.input_shape[1]
     cached = sorted(p.name for p in tmp_path.rglob("*.npz"))
-    assert "camvid-val-aug1-seed3.npz" in cached and "camvid-val-aug2-seed3.npz" in cached
+    assert "camvid-val-aug1-v1-seed3.npz" in cached and "camvid-val-aug2-v1-seed3.npz" in cached
     again = load_split("latent", "camvid", synthetic_camvid, "val", runner=runner,
                        cache_dir=tmp_path, augment_views=2, seed=3, show_progress=False)
     np.testing.assert_array_equal(again.alternates[0][0].data.quantized.codes,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+AUGMENT_VERSION = 1
+"""Part of the cache key of augmented latents: bump it when the draws below change."""
 SCALE_RANGE = (1.0, 1.5)
 JITTER = 0.25
 """Brightness, contrast and saturation factors are drawn from [1 − JITTER, 1 + JITTER]."""

@@ -63,7 +63,7 @@ from latentlink.models.factorized import segmenter_input_affine
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
-from latentlink.training.augment import augmented_view
+from latentlink.training.augment import AUGMENT_VERSION, augmented_view
 from latentlink.training.codec_trainer import pick_device
 from latentlink.training.latent_cache import (
     LatentFrame,
@@ -221,12 +221,9 @@ def load_split(input_name: str, dataset: str, data_root: Path | str, split: str,
         for flip in orientations:
             latents = cached_latents(runner, dataset, data_root, split, cache_dir, mirrored=flip,
                                      show_progress=show_progress)[: len(samples)]
-            views[flip] = [
-                SegFrame(latent, pad_label(label[:, ::-1] if flip else label,
-                                           *(n * stride for n in latent.quantized.codes.shape[1:]),
-                                           spec.ignore_index), latent.size)
-                for latent, label in zip(latents, labels, strict=True)
-            ]
+            views[flip] = [latent_frame(latent, label[:, ::-1] if flip else label, stride,
+                                        spec.ignore_index)
+                           for latent, label in zip(latents, labels, strict=True)]
     else:
         if input_name == "decoded":
             latents = cached_latents(runner, dataset, data_root, split, cache_dir,
@@ -241,33 +238,38 @@ def load_split(input_name: str, dataset: str, data_root: Path | str, split: str,
                                     label[:, ::-1] if flip else label, image.shape[:2])
                            for image, label in zip(images, labels, strict=True)]
     alternates = [views[True]] if mirrored else []
+    originals = [load_rgb(s.image) for s in samples] if augment_views else []
     for view in range(1, augment_views + 1):
-        alternates.append(_augmented_frames(input_name, samples, labels, view, seed, spec,
-                                            runner=runner, cache_dir=cache_dir, dataset=dataset,
-                                            split=split, jpeg_cf=jpeg_cf,
+        alternates.append(_augmented_frames(input_name, samples, originals, labels, view, seed,
+                                            spec, runner=runner, cache_dir=cache_dir,
+                                            dataset=dataset, split=split, jpeg_cf=jpeg_cf,
                                             show_progress=show_progress))
     return SegData(views[False], stride, alternates)
 
 
-def _augmented_frames(input_name: str, samples: list, labels: list[np.ndarray], view: int,
-                      seed: int, spec: LabelSpec, *, runner: TorchCodec | None,
-                      cache_dir: Path | str, dataset: str, split: str, jpeg_cf: float,
-                      show_progress: bool) -> list[SegFrame]:
+def latent_frame(latent: LatentFrame, label: np.ndarray, stride: int, ignore_index: int
+                 ) -> SegFrame:
+    """A latent with its label padded to the frame area the latent covers (latent × stride)."""
+    height, width = (n * stride for n in latent.quantized.codes.shape[1:])
+    return SegFrame(latent, pad_label(label, height, width, ignore_index), latent.size)
+
+
+def _augmented_frames(input_name: str, samples: list, images: list[np.ndarray],
+                      labels: list[np.ndarray], view: int, seed: int, spec: LabelSpec, *,
+                      runner: TorchCodec | None, cache_dir: Path | str, dataset: str, split: str,
+                      jpeg_cf: float, show_progress: bool) -> list[SegFrame]:
     """One augmented view of the split, turned into the input kind (cached for latents)."""
-    pairs = augmented_view([load_rgb(s.image) for s in samples], labels, view, seed)
+    pairs = augmented_view(images, labels, view, seed)
     if input_name in CODEC_INPUTS:
         path = cache_path(cache_dir, runner.codec_id, runner.config.bits, dataset,
-                          f"{split}-aug{view}-seed{seed}")
+                          f"{split}-aug{view}-v{AUGMENT_VERSION}-seed{seed}")
         latents = cached_encode(runner, path, [s.name for s in samples],
                                 ((s.name, image) for s, (image, _) in zip(samples, pairs,
                                                                           strict=True)),
                                 desc=f"net_C latents of {dataset}/{split} view {view}",
                                 show_progress=show_progress)
         if input_name == "latent":
-            stride = runner.config.downsampling
-            return [SegFrame(latent, pad_label(label, *(n * stride for n in
-                                                        latent.quantized.codes.shape[1:]),
-                                               spec.ignore_index), latent.size)
+            return [latent_frame(latent, label, runner.config.downsampling, spec.ignore_index)
                     for latent, (_, label) in zip(latents, pairs, strict=True)]
         images = [reconstruct(runner, latent) for latent in latents]
     elif input_name == "jpeg":
