@@ -1,6 +1,6 @@
 """Markdown tables of the shipped codec weights: provenance and CamVid val figures.
 
-Reads the provenance inside each ``shared/weights/codec_*.pt`` and the JSON written by
+Reads the provenance inside each ``shared/latentlink/weights/codec_*.pt`` and the JSON written by
 ``benchmarks/codec_rd.sh`` (results/codec/*.json), so docs/weights.md can be regenerated:
 
     python benchmarks/weights_report.py > /tmp/weights_tables.md

@@ -31,7 +31,7 @@ fi
 
 export LATENTLINK_ADMIN_TOKEN="${LATENTLINK_ADMIN_TOKEN:-demo-admin-$(python -c 'import secrets; print(secrets.token_hex(8))')}"
 # Serve the shipped compressed-domain segmenter once it exists (else the service says 'untrained').
-if [ -f "$repo/shared/weights/seg_lite_d2_n8.pt" ]; then
+if [ -f "$repo/shared/latentlink/weights/seg_lite_d2_n8.pt" ]; then
   export LATENTLINK_SEGMENTER_WEIGHTS="${LATENTLINK_SEGMENTER_WEIGHTS:-default}"
 fi
 echo "== exporting net_C for the vehicle (ONNX)"
