@@ -22,7 +22,7 @@ ARG CODEC_WEIGHTS=default
 ARG CODEC_DEPTH=2
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
  && pip install "/src[ml,edge]"
-RUN edge-agent export-model --weights "$CODEC_WEIGHTS" --depth "$CODEC_DEPTH" -o /opt/net_c.onnx
+RUN latentlink export-onnx --weights "$CODEC_WEIGHTS" --depth "$CODEC_DEPTH" -o /opt/net_c.onnx
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN useradd --system --uid 10001 --create-home latentlink \
