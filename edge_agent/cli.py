@@ -30,7 +30,7 @@ from pydantic.fields import FieldInfo
 from edge_agent.config import AgentSettings, ConfigError, env_var, flag, load_settings
 from edge_agent.encoder import EncoderError, FrameEncoder
 from edge_agent.logs import ProgressLine, setup_logging
-from edge_agent.metrics import MetricsServer, progress_text, prometheus_text
+from edge_agent.metrics import MetricsServer, current
 from edge_agent.pipeline import Agent
 from edge_agent.retry import Backoff
 from edge_agent.sources import SourceError, open_source
@@ -156,17 +156,17 @@ def run(config: Path | None, **flags: object) -> None:
             },
         )
         code = agent.run(
-            None if progress is None else lambda: progress.show(agent.report(progress_text))
+            None if progress is None else lambda: progress.show(agent.progress())
         )
         if progress is not None:
             progress.clear()
-        figures = agent.metrics.snapshot()
+        metrics = agent.metrics
         log.info(
             "edge agent stopped",
             extra={
-                "uploaded": figures.acknowledged,
-                "rejected": figures.rejected,
-                "retries": figures.retries,
+                "uploaded": int(current(metrics.acknowledged)),
+                "rejected": int(current(metrics.rejected)),
+                "retries": int(current(metrics.retries)),
                 "spooled": agent.spool.depth,
             },
         )
@@ -221,9 +221,7 @@ def _assemble(settings: AgentSettings, token: str, stack: contextlib.ExitStack) 
 
 def _serve_metrics(settings: AgentSettings, agent: Agent, stack: contextlib.ExitStack) -> None:
     try:
-        server = MetricsServer(
-            settings.metrics_host, settings.metrics_port, lambda: agent.report(prometheus_text)
-        )
+        server = MetricsServer(settings.metrics_host, settings.metrics_port, agent.metrics.render)
     except OSError as error:
         raise UsageProblem(f"--metrics-port {settings.metrics_port}: {error}") from error
     stack.callback(server.close)
