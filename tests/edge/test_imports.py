@@ -24,7 +24,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_no_module_of_the_agent_imports_torch_or_onnx() -> None:
-    modules = sorted(Path(edge_agent.__file__).parent.glob("*.py"))
+    modules = sorted(Path(edge_agent.__file__).parent.rglob("*.py"))
     assert len(modules) > 5
     offending = {
         f"{path.name}: {name}"
