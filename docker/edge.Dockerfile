@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # LatentLink edge agent: net_C through ONNX Runtime, Huffman coding, upload. The runtime image
-# has no torch: latentlink is installed with the "edge" extra only (onnxruntime, numpy, httpx).
-# net_C is exported to ONNX in a throwaway stage that does have torch.
+# has no torch: latentlink is installed with the "edge" extra only (onnxruntime, numpy, httpx,
+# prometheus-client). net_C is exported to ONNX by `latentlink export-onnx` in a throwaway stage
+# that does have torch.
 #
 #   docker build -f docker/edge.Dockerfile -t latentlink-edge .
 #   docker build -f docker/edge.Dockerfile --build-arg CODEC_WEIGHTS=default:paper .
