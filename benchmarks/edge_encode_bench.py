@@ -8,7 +8,7 @@ transpose, scale), net_C (``session.run``), quantisation (``float2int``) and Huf
 (``container.pack``). "outside net_C" is (pre + quantise + pack) / net_C; the aim is < 15 %.
 
 This process stays torch-free, as on the vehicle: without ``--model`` the shipped weights are
-exported first by ``python -m edge_agent export-model`` in a subprocess.
+exported first by ``python -m latentlink export-onnx`` in a subprocess.
 
     python benchmarks/edge_encode_bench.py --json results/edge_encode_bench.json
 """
@@ -80,7 +80,7 @@ def measure(encoder: FrameEncoder, image: np.ndarray, repeats: int) -> dict:
 def exported_model(folder: Path) -> Path:
     path = folder / "net_c.onnx"
     subprocess.run(
-        [sys.executable, "-m", "edge_agent", "export-model", "-o", str(path)],
+        [sys.executable, "-m", "latentlink", "export-onnx", "-o", str(path)],
         cwd=REPO,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ work="$(mktemp -d)"
 port="${LATENTLINK_BENCH_PORT:-8811}"
 url="http://127.0.0.1:$port"
 export LATENTLINK_ADMIN_TOKEN="bench-admin" LATENTLINK_SEGMENTER_WEIGHTS=default
-edge-agent export-model --weights default -o "$work/net_c.onnx"
+latentlink export-onnx --weights default -o "$work/net_c.onnx"
 token="$(cloud-service add-vehicle car1 --data-dir "$work/data" | tail -n 1)"
 cloud-service serve --data-dir "$work/data" --port "$port" --log-level warning &
 server=$!

@@ -4,8 +4,9 @@ For each frame size, and with segmentation off then on, this starts a real ``clo
 serve`` process on a fresh data dir (SQLite + files, fsync on every commit), registers a
 vehicle, and has N concurrent httpx clients upload distinct frames for a fixed time. Latency is
 client-observed (request sent → response read). The frames are the shipped codec's containers
-of synthetic scenes; each upload gets a new frame id by rewriting the container's ``meta`` map
-(the CRC covers only the Huffman payload, so the payload is reused as is).
+of synthetic scenes; each upload gets a new frame id by re-assembling the container with other
+capture metadata (``container.assemble``: the CRC covers only the Huffman payload, so the
+payload is reused as is, never re-coded).
 
     python benchmarks/ingest_bench.py --duration 10 --json results/ingest_bench.json
 
@@ -29,10 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
-import msgpack
 import numpy as np
 
-from latentlink.codec.container import CaptureMeta
+from latentlink.codec import container
+from latentlink.codec.container import CaptureMeta, FrameHeader
 from latentlink.data.synthetic import synthetic_scene
 from latentlink.models.inference import TorchCodec
 from latentlink.models.weights import load_codec, resolve_weights
@@ -65,21 +66,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def make_templates(codec: TorchCodec, size: tuple[int, int], count: int) -> list[dict]:
-    """Container maps of ``count`` distinct scenes, ready to be re-labelled and packed."""
+Template = tuple[FrameHeader, bytes]
+"""A coded frame as (header, Huffman payload), ready to be re-labelled."""
+
+
+def make_templates(codec: TorchCodec, size: tuple[int, int], count: int) -> list[Template]:
+    """Coded frames of ``count`` distinct scenes."""
     templates = []
     for seed in range(count):
         image, _ = synthetic_scene(*size, seed)
         body = codec.encode(image, CaptureMeta(vehicle=VEHICLE, frame="template", ts=0.0))
-        templates.append(msgpack.unpackb(body, raw=False))
+        templates.append(container.read_header(body))
     return templates
 
 
-def relabel(template: dict, frame: str) -> bytes:
+def relabel(template: Template, frame: str) -> bytes:
     """The template's container with another frame id and the current time."""
-    values = dict(template)
-    values["meta"] = {**template["meta"], "frame": frame, "ts": time.time()}
-    return msgpack.packb(values, use_bin_type=True)
+    header, payload = template
+    meta = header.meta.model_copy(update={"frame": frame, "ts": time.time()})
+    return container.assemble(header.model_copy(update={"meta": meta}), payload)
 
 
 def start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, str]:
@@ -113,14 +118,14 @@ def segmented_total(url: str) -> float:
     return float(found[0]) if found else 0.0
 
 
-async def load(url: str, token: str, templates: list[dict], clients: int, warmup: float,
+async def load(url: str, token: str, templates: list[Template], clients: int, warmup: float,
                duration: float) -> tuple[list[float], int, float]:
     """Upload from ``clients`` coroutines; latencies (s) of 201s after warm-up, errors, span."""
     latencies: list[float] = []
     errors = 0
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
-    headers = {"authorization": f"Bearer {token}", "content-type": "application/x-msgpack"}
+    headers = {"authorization": f"Bearer {token}", "content-type": container.MEDIA_TYPE}
 
     async def uploader(worker: int) -> None:
         """One client with one keep-alive connection (a vehicle); httpx's pool scans all its
@@ -146,7 +151,7 @@ async def load(url: str, token: str, templates: list[dict], clients: int, warmup
     return latencies, errors, time.perf_counter() - measure_from
 
 
-def run_phase(codec_weights: str, size_name: str, templates: list[dict], segmentation: bool,
+def run_phase(codec_weights: str, size_name: str, templates: list[Template], segmentation: bool,
               args: argparse.Namespace) -> PhaseResult:
     env = {**os.environ, "LATENTLINK_CODEC_WEIGHTS": codec_weights,
            "LATENTLINK_SEGMENTATION": str(segmentation).lower(), "LATENTLINK_DEVICE": args.device,

@@ -47,7 +47,7 @@ def ingest_frame(runtime: Runtime, models: Models, body: bytes, vehicle: str) ->
         header, _ = container.read_header(body, limits)
     except container.ContainerError as error:
         raise IngestError(400, f"invalid frame container: {error}") from error
-    latent_bytes = header.symbols * (1 if header.n <= 8 else 2)
+    latent_bytes = header.latent_bytes
     if latent_bytes > settings.max_latent_bytes:
         raise IngestError(400, f"invalid frame container: a latent of {latent_bytes} bytes "
                                f"exceeds the limit of {settings.max_latent_bytes}")

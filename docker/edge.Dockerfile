@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # LatentLink edge agent: net_C through ONNX Runtime, Huffman coding, upload. The runtime image
-# has no torch: latentlink is installed with the "edge" extra only (onnxruntime, numpy, httpx).
-# net_C is exported to ONNX in a throwaway stage that does have torch.
+# has no torch: latentlink is installed with the "edge" extra only (onnxruntime, numpy, httpx,
+# prometheus-client). net_C is exported to ONNX by `latentlink export-onnx` in a throwaway stage
+# that does have torch.
 #
 #   docker build -f docker/edge.Dockerfile -t latentlink-edge .
 #   docker build -f docker/edge.Dockerfile --build-arg CODEC_WEIGHTS=default:paper .
@@ -22,7 +23,7 @@ ARG CODEC_WEIGHTS=default
 ARG CODEC_DEPTH=2
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
  && pip install "/src[ml,edge]"
-RUN edge-agent export-model --weights "$CODEC_WEIGHTS" --depth "$CODEC_DEPTH" -o /opt/net_c.onnx
+RUN latentlink export-onnx --weights "$CODEC_WEIGHTS" --depth "$CODEC_DEPTH" -o /opt/net_c.onnx
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN useradd --system --uid 10001 --create-home latentlink \

@@ -1,11 +1,12 @@
-"""``edge-agent``: run the vehicle daemon, inspect its spool, export net_C for it.
+"""``edge-agent``: run the vehicle daemon and inspect its spool.
 
 ``run``'s flags are generated from :class:`edge_agent.config.AgentSettings`, so every setting
 has a flag, an environment variable and a ``--help`` line from one definition. Configuration
 problems (a bad value, a missing model, an unopenable source, a spool in use) are reported in
 plain words with exit status 2 before anything starts; a failure while running exits with 1.
 
-Only ``export-model`` imports torch, inside the command; ``run`` and ``status`` never do.
+Nothing here imports torch or onnx: the model the agent runs is exported beforehand, where torch
+is installed, by ``latentlink export-onnx`` (the ML tooling's one export command).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pydantic.fields import FieldInfo
 from edge_agent.config import AgentSettings, ConfigError, env_var, flag, load_settings
 from edge_agent.encoder import EncoderError, FrameEncoder
 from edge_agent.logs import ProgressLine, setup_logging
-from edge_agent.metrics import MetricsServer, progress_text, prometheus_text
+from edge_agent.metrics import MetricsServer, current
 from edge_agent.pipeline import Agent
 from edge_agent.retry import Backoff
 from edge_agent.sources import SourceError, open_source
@@ -155,17 +156,17 @@ def run(config: Path | None, **flags: object) -> None:
             },
         )
         code = agent.run(
-            None if progress is None else lambda: progress.show(agent.report(progress_text))
+            None if progress is None else lambda: progress.show(agent.progress())
         )
         if progress is not None:
             progress.clear()
-        figures = agent.metrics.snapshot()
+        metrics = agent.metrics
         log.info(
             "edge agent stopped",
             extra={
-                "uploaded": figures.acknowledged,
-                "rejected": figures.rejected,
-                "retries": figures.retries,
+                "uploaded": int(current(metrics.acknowledged)),
+                "rejected": int(current(metrics.rejected)),
+                "retries": int(current(metrics.retries)),
                 "spooled": agent.spool.depth,
             },
         )
@@ -220,9 +221,7 @@ def _assemble(settings: AgentSettings, token: str, stack: contextlib.ExitStack) 
 
 def _serve_metrics(settings: AgentSettings, agent: Agent, stack: contextlib.ExitStack) -> None:
     try:
-        server = MetricsServer(
-            settings.metrics_host, settings.metrics_port, lambda: agent.report(prometheus_text)
-        )
+        server = MetricsServer(settings.metrics_host, settings.metrics_port, agent.metrics.render)
     except OSError as error:
         raise UsageProblem(f"--metrics-port {settings.metrics_port}: {error}") from error
     stack.callback(server.close)
@@ -287,49 +286,6 @@ def describe_status(state: SpoolStatus, root: Path) -> str:
         error = counters.last_error
         lines.append(f"last error:  {error['message']} at {_when(error['at'])}")
     return "\n".join(lines)
-
-
-@main.command("export-model")
-@click.option(
-    "--weights",
-    default="default",
-    show_default=True,
-    help="Codec weights: a file, 'default' or 'default:VARIANT' (shipped with latentlink).",
-)
-@click.option(
-    "--depth",
-    type=click.IntRange(1, 3),
-    default=2,
-    show_default=True,
-    help="Digest units d of the shipped weights.",
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Where to write the ONNX file (give it to 'run --model').",
-)
-def export_model(weights: str, depth: int, output: Path) -> None:
-    """Export net_C as ONNX, with its codec id in the metadata, for --model.
-
-    This command imports torch (the latentlink[ml] extra): run it where the image is built or on
-    a workstation; the vehicle only needs the ONNX file it writes.
-    """
-    try:
-        from latentlink.models.export import export_compressor
-        from latentlink.models.weights import WeightsError, codec_id, load_codec, resolve_weights
-    except ImportError as error:
-        raise UsageProblem(
-            f"export-model needs torch and onnx (pip install 'latentlink[ml]'): {error}"
-        ) from error
-    try:
-        codec, _ = load_codec(resolve_weights(weights, depth=depth))
-    except WeightsError as error:
-        raise UsageProblem(str(error)) from error
-    export_compressor(codec, output)
-    config = codec.config
-    click.echo(f"wrote {output} (codec {codec_id(codec)}, d={config.depth}, n={config.bits})")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class AgentSettings(BaseSettings):
     vehicle_id: str = Field(description="This vehicle's name, as registered with the cloud.")
     camera: str = Field("front", description="Camera name written into each frame's metadata.")
     spool: Path = Field(description="Store-and-forward folder; survives restarts.")
-    model: Path = Field(description="net_C as ONNX (from 'edge-agent export-model').")
+    model: Path = Field(description="net_C as ONNX (from 'latentlink export-onnx').")
     providers: Annotated[list[str], NoDecode] = Field(
         ["CPUExecutionProvider"],
         min_length=1,

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 
 from edge_agent.encoder import FrameEncoder
-from edge_agent.metrics import Figures, Metrics
+from edge_agent.metrics import Metrics, progress_text
 from edge_agent.sources import Capture, Source
-from edge_agent.spool import Spool, SpoolStatus
+from edge_agent.spool import Spool
 from edge_agent.uploader import Outcome, Uploader
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Agent:
         self.metrics = metrics or Metrics()
         self.fps, self.once = fps, once
         self.frames: queue.Queue[Capture | None] = queue.Queue(maxsize=queue_size)
+        self.metrics.watch(spool, self.frames.qsize)
         self._encoding_done = threading.Event()
         self._failed = False
 
@@ -81,9 +82,9 @@ class Agent:
     def stopping(self) -> bool:
         return self.stop_event.is_set()
 
-    def report(self, render: Callable[[Figures, SpoolStatus, int], str]) -> str:
-        """``render`` (progress line, Prometheus text) of the current figures."""
-        return render(self.metrics.snapshot(), self.spool.status(), self.frames.qsize())
+    def progress(self) -> str:
+        """The progress line of the current figures."""
+        return progress_text(self.metrics, self.spool.status(), self.frames.qsize())
 
     def run(self, tick: Callable[[], None] | None = None, tick_s: float = 0.5) -> int:
         """Run until stopped (or, with ``once``, until all is sent); 0, or 1 if a thread failed."""
@@ -120,7 +121,7 @@ class Agent:
         pacer = Pacer(self.fps)
         try:
             for capture in self.source.frames(self.spool.seen, self.stop_event):
-                self.metrics.count("captured")
+                self.metrics.captured.inc()
                 if not self._hand_over(capture):
                     return
                 pacer.wait(self.stop_event)
@@ -166,9 +167,9 @@ class Agent:
             )
             return
         self.spool.put(frame.frame_id, frame.data, remember=self.source.replayable)
-        self.metrics.count("encoded")
-        self.metrics.observe("encode_ms", frame.encode_ms)
-        self.metrics.observe("compression_factor", frame.compression_factor)
+        self.metrics.encoded.inc()
+        self.metrics.encode_ms.observe(frame.encode_ms)
+        self.metrics.compression_factor.observe(frame.compression_factor)
         log.info(
             "frame encoded",
             extra={
@@ -202,18 +203,18 @@ class Agent:
             }
             if result.outcome is Outcome.ACKNOWLEDGED:
                 self.spool.acknowledge(entry, result.status)
-                self.metrics.count("acknowledged")
-                self.metrics.count("bytes_sent", len(data))
-                self.metrics.observe("upload_ms", result.elapsed_ms)
+                self.metrics.acknowledged.inc()
+                self.metrics.bytes_sent.inc(len(data))
+                self.metrics.upload_ms.observe(result.elapsed_ms)
                 log.info("frame uploaded", extra={**fields, "spool": self.spool.depth})
             else:
                 self.spool.reject(entry, result.status, result.reason)
-                self.metrics.count("rejected")
+                self.metrics.rejected.inc()
                 log.error(
                     "frame rejected by the server; moved to rejected/",
                     extra={**fields, "reason": result.reason},
                 )
 
     def _note_retry(self, problem: str) -> None:
-        self.metrics.count("retries")
+        self.metrics.retries.inc()
         self.spool.note_error(problem)

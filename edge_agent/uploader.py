@@ -28,10 +28,10 @@ from enum import StrEnum
 import httpx
 
 from edge_agent.retry import Backoff, retry_after
+from latentlink.codec.container import MEDIA_TYPE
 
 log = logging.getLogger(__name__)
 
-MSGPACK = "application/x-msgpack"
 TRANSIENT_4XX = frozenset({408, 429})
 REASON_LIMIT = 2000
 
@@ -88,7 +88,7 @@ class Uploader:
         self._stop, self._backoff = stop, backoff or Backoff()
         self._client = httpx.Client(
             base_url=server,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": MSGPACK},
+            headers={"Authorization": f"Bearer {token}", "Content-Type": MEDIA_TYPE},
             timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             transport=transport,

@@ -35,7 +35,7 @@ if [ -f "$repo/shared/latentlink/weights/seg_lite_d2_n8.pt" ]; then
   export LATENTLINK_SEGMENTER_WEIGHTS="${LATENTLINK_SEGMENTER_WEIGHTS:-default}"
 fi
 echo "== exporting net_C for the vehicle (ONNX)"
-edge-agent export-model --weights default -o "$work/net_c.onnx"
+latentlink export-onnx --weights default -o "$work/net_c.onnx"
 echo "== registering vehicle demo-car"
 token="$(cloud-service add-vehicle demo-car --data-dir "$data_dir" | tail -n 1)"
 

@@ -46,6 +46,28 @@ def test_round_trip(bits, depth):
     assert frame.compression_factor == pytest.approx(3 * 37 * 53 / len(data))
 
 
+@pytest.mark.parametrize(("bits", "per_symbol"), [(1, 1), (8, 1), (9, 2), (16, 2)])
+def test_latent_bytes_follow_the_bit_length(bits, per_symbol):
+    header, _ = container.read_header(make_container(bits=bits))
+    assert header.latent_bytes == header.symbols * per_symbol
+
+
+def test_assemble_relabels_a_frame_without_recoding_it():
+    original = make_container()
+    header, payload = container.read_header(original)
+    meta = META.model_copy(update={"frame": "000124"})
+    relabelled = container.assemble(header.model_copy(update={"meta": meta}), payload)
+    frame = container.unpack(relabelled)
+    assert frame.header.meta.frame == "000124"
+    assert frame.header.model_copy(update={"meta": META}) == header
+    np.testing.assert_array_equal(
+        frame.quantized.codes, container.unpack(original).quantized.codes
+    )
+    assert container.assemble(header, payload) == original
+    with pytest.raises(ContainerError, match="CRC"):
+        container.assemble(header, payload[:-1])
+
+
 def test_header_overhead_is_small():
     data = make_container()
     _, payload = container.read_header(data)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from cloud_service.ingest import IngestError
-
-MSGPACK = "application/x-msgpack"
+from latentlink.codec.container import MEDIA_TYPE as MSGPACK
 
 
 async def read_capped_body(request: Request, limit: int, expected: str = MSGPACK,

@@ -112,7 +112,7 @@ def test_edge_image_has_no_torch() -> None:
     assert copied == {"build": "/opt/venv", "export": "/opt/net_c.onnx"}
     assert '"/src[edge]"' in runs(by_stage["build"])
     assert "torch" not in runs(by_stage["build"]) + runs(runtime)
-    assert "edge-agent export-model" in runs(by_stage["export"])
+    assert "latentlink export-onnx" in runs(by_stage["export"])
     assert ("ENTRYPOINT", '["edge-agent"]') in runtime
 
 

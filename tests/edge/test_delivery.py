@@ -38,7 +38,7 @@ from edge_agent.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit as exit:
-    print(json.dumps({"code": exit.code, "torch": "torch" in sys.modules}))
+    print(json.dumps({"code": exit.code, **{m: m in sys.modules for m in ("torch", "onnx")}}))
 """
 
 
@@ -64,7 +64,8 @@ def test_folder_arrives_exactly_once_and_torch_is_never_imported(cloud, make_age
         text=True,
         timeout=90,
     )
-    assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "torch": False}, result.stderr
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome == {"code": 0, "torch": False, "onnx": False}, result.stderr
     assert sorted(cloud.frame_ids("edge-once")) == expected_ids(folder, names)
     sizes = {item["frame"].split(".png")[0]: item["size"] for item in cloud.frames("edge-once")}
     assert sizes["odd_size"] == [61, 93] and sizes["frame_000"] == list(FRAME_SIZE)

@@ -34,9 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from latentlink.codec import huffman
 from latentlink.codec.frames import LATENT_CHANNELS
-from latentlink.codec.quantize import Quantized, float2int
+from latentlink.codec.quantize import Quantized, code_dtype, float2int
 
 SCHEMA_VERSION = 1
+MEDIA_TYPE = "application/x-msgpack"
+"""The HTTP content type a container travels under, on upload and on download."""
 
 
 class ContainerError(ValueError):
@@ -101,6 +103,12 @@ class FrameHeader(BaseModel):
     def symbols(self) -> int:
         return int(np.prod(self.shape))
 
+    @property
+    def latent_bytes(self) -> int:
+        """Memory of the decoded integer latent (1 byte a symbol for n ≤ 8, else 2), known from
+        the header alone so that a reader can refuse a frame before decoding it."""
+        return self.symbols * code_dtype(self.n).itemsize
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -144,6 +152,21 @@ def pack(
         crc=zlib.crc32(payload),
         meta=meta,
     )
+    return _serialize(header, payload)
+
+
+def assemble(header: FrameHeader, payload: bytes) -> bytes:
+    """The container of a header and its Huffman payload, the inverse of :func:`read_header`.
+
+    It re-labels a coded frame (another frame id or time, as a load generator needs) without
+    decoding and re-coding its latent; the header's CRC must still be the payload's.
+    """
+    if zlib.crc32(payload) != header.crc:
+        raise ContainerError("CRC-32 mismatch: the header is not this payload's")
+    return _serialize(header, payload)
+
+
+def _serialize(header: FrameHeader, payload: bytes) -> bytes:
     body = header.model_dump(mode="python")
     body["shape"], body["size"] = list(body["shape"]), list(body["size"])
     body["huff"] = payload
