@@ -242,7 +242,7 @@ def job(job_id: int, data_dir: Path | None, cancel: bool) -> None:
     """Show a fine-tuning job as JSON (state, progress, metrics, version)."""
     from cloud_service.db.models import FinetuneJob
     from cloud_service.finetune import jobs
-    from cloud_service.finetune.schemas import JobOut
+    from cloud_service.schemas.jobs import JobOut
 
     settings = load_settings(data_dir=data_dir)
     _check_database(settings)

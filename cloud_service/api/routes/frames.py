@@ -29,7 +29,7 @@ from cloud_service.api.deps import (
 from cloud_service.db.models import SegStatus
 from cloud_service.ingest import IngestError, ingest_frame
 from cloud_service.pagination import CursorError, decode_cursor, encode_cursor
-from cloud_service.schemas import FrameOut, FramePage
+from cloud_service.schemas.frames import FrameOut, FramePage
 from cloud_service.storage import BlobNotFound
 from latentlink.codec import container
 

@@ -12,8 +12,8 @@ from cloud_service.api.deps import AdminDep, RuntimeDep, SessionDep
 from cloud_service.api.routes.frames import ERROR
 from cloud_service.db.models import FinetuneJob
 from cloud_service.finetune import jobs
-from cloud_service.finetune.schemas import JobOut
 from cloud_service.finetune.spec import JobRequest
+from cloud_service.schemas.jobs import JobOut
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Path(ge=1, le=2**63 - 1, description="The job's id.")
