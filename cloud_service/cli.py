@@ -112,9 +112,9 @@ def add_vehicle(name: str, data_dir: Path | None) -> None:
         create_tables(engine)
         token = new_token()
         with make_sessions(engine).begin() as session:
-            if crud.vehicle_by_name(session, name) is not None:
+            if crud.vehicles.by_name(session, name) is not None:
                 raise ConfigurationError(f"vehicle {name!r} already exists")
-            crud.add_vehicle(session, name, hash_token(token))
+            crud.vehicles.add(session, name, hash_token(token))
     except IntegrityError as error:  # the same name added concurrently
         raise ConfigurationError(f"vehicle {name!r} already exists") from error
     finally:
@@ -240,14 +240,14 @@ def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, unti
 @click.option("--cancel", is_flag=True, help="Cancel the job instead of only showing it.")
 def job(job_id: int, data_dir: Path | None, cancel: bool) -> None:
     """Show a fine-tuning job as JSON (state, progress, metrics, version)."""
-    from cloud_service.db.models import FinetuneJob
+    from cloud_service import crud
     from cloud_service.finetune import jobs
-    from cloud_service.finetune.schemas import JobOut
+    from cloud_service.schemas.jobs import JobOut
 
     settings = load_settings(data_dir=data_dir)
     _check_database(settings)
     with _sessions(settings) as sessions, sessions.begin() as session:
-        record = session.get(FinetuneJob, job_id)
+        record = crud.jobs.by_id(session, job_id)
         if record is None:
             raise click.ClickException(f"no job with id {job_id}")
         if cancel:

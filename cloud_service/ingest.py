@@ -64,7 +64,7 @@ def ingest_frame(runtime: Runtime, models: Models, body: bytes, vehicle: str) ->
 
     digest = hashlib.sha256(body).hexdigest()
     with runtime.sessions() as session:
-        stored = crud.frame_by_key(session, vehicle, header.meta.frame)
+        stored = crud.frames.by_key(session, vehicle, header.meta.frame)
     if stored is not None:
         return _retry(stored, digest)
 
@@ -84,10 +84,10 @@ def ingest_frame(runtime: Runtime, models: Models, body: bytes, vehicle: str) ->
         height=height, width=width, bytes=len(body), sha256=digest, blob_key=key,
         seg_status=SegStatus.PENDING if settings.segmentation else SegStatus.DISABLED,
     )
-    frame_id = runtime.writer.run(lambda session: crud.insert_frame(session, values))
+    frame_id = runtime.writer.run(lambda session: crud.frames.insert(session, values))
     if frame_id is None:  # a concurrent upload of the same frame committed first
         with runtime.sessions() as session:
-            stored = crud.frame_by_key(session, vehicle, header.meta.frame)
+            stored = crud.frames.by_key(session, vehicle, header.meta.frame)
         return _retry(stored, digest)
     runtime.metrics.bytes_received.inc(len(body))
     runtime.metrics.compression_factor.observe(frame.compression_factor)

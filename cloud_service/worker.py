@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud_service import images
+from cloud_service import crud, images
 from cloud_service.core.config import Settings
 from cloud_service.core.metrics import Metrics
-from cloud_service.db.models import FrameRecord, SegStatus
+from cloud_service.db.models import SegStatus
 from cloud_service.db.writer import GroupWriter
 from cloud_service.ml import Segmenter
 from cloud_service.storage import BlobStore, mask_key
@@ -147,11 +146,7 @@ class SegmentationWorker:
         self._overflowed.clear()
         room = self._queue.maxsize - self._queue.qsize()
         with self._sessions() as session:
-            rows = session.execute(
-                select(FrameRecord.id, FrameRecord.blob_key)
-                .where(self._claimable())
-                .order_by(FrameRecord.id).limit(room)
-            ).all()
+            rows = crud.frames.claimable(session, self.settings.segmentation_lease_s, room)
         for frame_id, blob_key in rows:
             if self._stop.is_set():
                 return
@@ -163,22 +158,10 @@ class SegmentationWorker:
             if not self.offer(Job(frame_id, frame)):
                 return
 
-    def _claimable(self) -> ColumnElement[bool]:
-        """Rows a worker may take: pending, or running with an expired lease."""
-        stale = time.time() - self.settings.segmentation_lease_s
-        return or_(FrameRecord.seg_status == SegStatus.PENDING,
-                   (FrameRecord.seg_status == SegStatus.RUNNING)
-                   & (FrameRecord.seg_claimed_at < stale))
-
     def _claim(self, ids: list[int]) -> set[int]:
         """Mark ``ids`` running, atomically; returns those this worker now owns."""
-        def claim(session: Session) -> set[int]:
-            result = session.execute(
-                update(FrameRecord).where(FrameRecord.id.in_(ids), self._claimable())
-                .values(seg_status=SegStatus.RUNNING, seg_claimed_at=time.time())
-                .returning(FrameRecord.id))
-            return set(result.scalars())
-        return self._writer.run(claim)
+        lease_s = self.settings.segmentation_lease_s
+        return self._writer.run(lambda session: crud.frames.claim(session, ids, lease_s))
 
     def _process(self, batch: list[Job]) -> None:
         started = time.perf_counter()
@@ -230,10 +213,9 @@ class SegmentationWorker:
 
         def store(session: Session) -> None:
             for outcome in outcomes:
-                session.execute(
-                    update(FrameRecord).where(FrameRecord.id == outcome.frame_id)
-                    .values(seg_status=outcome.status, seg_error=outcome.error,
-                            class_shares=outcome.shares, mask_key=outcome.mask, segmenter=name))
+                crud.frames.record_segmentation(
+                    session, outcome.frame_id, status=outcome.status, error=outcome.error,
+                    shares=outcome.shares, mask=outcome.mask, segmenter=name)
         self._writer.run(store)
         for outcome in outcomes:
             self._metrics.frames_segmented.labels(outcome.status.value).inc()

@@ -99,7 +99,7 @@ def _vehicle_name(runtime: Runtime, token_hash: str) -> str | None:
     """The lookup uses a session of its own, closed at once: a connection held for the whole
     request would leave the pool empty for ingest under load (and deadlock it)."""
     with runtime.sessions() as session:
-        vehicle = crud.vehicle_by_token_hash(session, token_hash)
+        vehicle = crud.vehicles.by_token_hash(session, token_hash)
         return None if vehicle is None else vehicle.name
 
 
@@ -117,7 +117,7 @@ def readable_frame(frame_id: FrameId, principal: PrincipalDep,
                    runtime: RuntimeDep) -> FrameRecord:
     """The frame, if the caller may read it; 404 if there is none, 403 if it is not theirs."""
     with runtime.sessions() as session:
-        record = crud.frame_by_id(session, frame_id)
+        record = crud.frames.by_id(session, frame_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no frame with id {frame_id}")
     if not principal.may_read(record.vehicle):

@@ -41,6 +41,16 @@ class SegStatus(StrEnum):
     """Received while segmentation was switched off."""
 
 
+class JobState(StrEnum):
+    """Where a fine-tuning job stands: ``queued`` → ``running`` → one of the final three."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
 class Base(DeclarativeBase):
     """Declarative base of the service's tables."""
 

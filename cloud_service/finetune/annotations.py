@@ -8,15 +8,13 @@ different keys and rows, so a job trained on human labels never sees a pseudo la
 from __future__ import annotations
 
 import io
-import time
 from enum import StrEnum
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud_service import images
+from cloud_service import crud, images
 from cloud_service.db.models import Annotation, FrameRecord
 from cloud_service.storage import BlobStore
 from latentlink.data.datasets import LABEL_SPECS
@@ -83,13 +81,4 @@ def store_annotation(session: Session, blobs: BlobStore, frame: FrameRecord, lab
     """Write the label blob, then insert or replace the (frame, source) row."""
     key = annotation_key(frame.id, source)
     blobs.put(key, images.encode_png(label))
-    row = session.scalar(select(Annotation).where(Annotation.frame_id == frame.id,
-                                                  Annotation.source == source.value))
-    if row is None:
-        row = Annotation(frame_id=frame.id, source=source.value, label_key=key,
-                         created_at=time.time())
-        session.add(row)
-    else:
-        row.label_key, row.created_at = key, time.time()
-    session.flush()
-    return row
+    return crud.annotations.upsert(session, frame.id, source.value, key)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from cloud_service.db.models import FrameRecord
+from cloud_service import crud
 from cloud_service.finetune.annotations import (
     AnnotationError,
     Source,
@@ -55,11 +54,7 @@ def import_annotations(session: Session, blobs: BlobStore, folder: Path, dataset
     classes = LABEL_SPECS[dataset].classes
     report = ImportReport()
     for name, path in label_files(folder, dataset).items():
-        query = select(FrameRecord).where(or_(
-            FrameRecord.frame == name, FrameRecord.frame.startswith(f"{name}.", autoescape=True)))
-        if vehicle is not None:
-            query = query.where(FrameRecord.vehicle == vehicle)
-        frames = list(session.scalars(query))
+        frames = crud.frames.named(session, name, vehicle)
         if not frames:
             report.unmatched.append(name)
             continue

@@ -14,14 +14,14 @@ import logging
 import tempfile
 import threading
 import time
-from enum import StrEnum
+from datetime import datetime
 from pathlib import Path
 
 import torch
-from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud_service.db.models import Annotation, FinetuneJob, FrameRecord
+from cloud_service import crud
+from cloud_service.db.models import FinetuneJob, JobState
 from cloud_service.finetune.data import split_holdout
 from cloud_service.finetune.registry import ModelRegistry
 from cloud_service.finetune.spec import Example, JobRequest, TrainSpec
@@ -41,14 +41,6 @@ JOB_LEASE_S = 300.0
 INTERRUPTED = "interrupted: the service stopped while the job ran; submit it again"
 
 
-class JobState(StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-
 FINAL = (JobState.succeeded, JobState.failed, JobState.cancelled)
 
 
@@ -58,11 +50,7 @@ class JobError(ValueError):
 
 def submit(session: Session, request: JobRequest) -> FinetuneJob:
     """Queue a job (the caller's transaction commits it)."""
-    job = FinetuneJob(state=JobState.queued, request=request.model_dump(mode="json"),
-                      progress=0.0, cancel_requested=False, created_at=time.time())
-    session.add(job)
-    session.flush()
-    return job
+    return crud.jobs.add(session, request.model_dump(mode="json"))
 
 
 def cancel(session: Session, job: FinetuneJob) -> None:
@@ -75,14 +63,8 @@ def cancel(session: Session, job: FinetuneJob) -> None:
 
 def settle_interrupted(sessions: sessionmaker[Session]) -> int:
     """Mark jobs left ``running`` by a dead process failed; returns how many."""
-    now = time.time()
-    abandoned = or_(FinetuneJob.heartbeat_at.is_(None),
-                    FinetuneJob.heartbeat_at < now - JOB_LEASE_S)
     with sessions.begin() as session:
-        result = session.execute(
-            update(FinetuneJob).where(FinetuneJob.state == JobState.running, abandoned)
-            .values(state=JobState.failed, error=INTERRUPTED, finished_at=now))
-        return result.rowcount
+        return crud.jobs.fail_abandoned(session, JOB_LEASE_S, INTERRUPTED)
 
 
 def build_spec(sessions: sessionmaker[Session], request: JobRequest, base: Segmenter,
@@ -105,20 +87,11 @@ def build_spec(sessions: sessionmaker[Session], request: JobRequest, base: Segme
 def select_examples(sessions: sessionmaker[Session], request: JobRequest, base: Segmenter
                     ) -> tuple[list[Example], str]:
     """The labelled frames the request selects that the base model can take, and their codec."""
-    query = (select(FrameRecord.id, FrameRecord.blob_key, Annotation.label_key, FrameRecord.codec)
-             .join(Annotation, Annotation.frame_id == FrameRecord.id)
-             .where(Annotation.source == request.source.value,
-                    FrameRecord.depth == base.config.depth))
-    if base.codec_id is not None:
-        query = query.where(FrameRecord.codec == base.codec_id)
-    if request.vehicle is not None:
-        query = query.where(FrameRecord.vehicle == request.vehicle)
-    if request.since is not None:
-        query = query.where(FrameRecord.ts >= request.since.timestamp())
-    if request.until is not None:
-        query = query.where(FrameRecord.ts < request.until.timestamp())
     with sessions() as session:
-        rows = session.execute(query.order_by(FrameRecord.id)).all()
+        rows = crud.annotations.labelled_frames(
+            session, source=request.source.value, depth=base.config.depth, codec=base.codec_id,
+            vehicle=request.vehicle, since=_timestamp(request.since),
+            until=_timestamp(request.until))
     codecs = {row.codec for row in rows}
     if len(codecs) != 1:
         raise JobError(f"the selection holds {len(rows)} labelled frames of codecs "
@@ -126,6 +99,10 @@ def select_examples(sessions: sessionmaker[Session], request: JobRequest, base: 
     examples = [Example(frame_id=row.id, latent_key=row.blob_key, label_key=row.label_key)
                 for row in rows]
     return examples, codecs.pop()
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
 
 
 class JobRunner:
@@ -172,20 +149,11 @@ class JobRunner:
     def _claim(self) -> int | None:
         """Take the oldest queued job, atomically (two replicas never run the same one)."""
         with self._sessions.begin() as session:
-            job_id = session.scalar(select(FinetuneJob.id).where(
-                FinetuneJob.state == JobState.queued).order_by(FinetuneJob.id).limit(1))
-            if job_id is None:
-                return None
-            taken = session.execute(
-                update(FinetuneJob).where(FinetuneJob.id == job_id,
-                                          FinetuneJob.state == JobState.queued)
-                .values(state=JobState.running, started_at=time.time(),
-                        heartbeat_at=time.time())).rowcount
-            return job_id if taken else None
+            return crud.jobs.claim_oldest_queued(session)
 
     def _execute(self, job_id: int) -> None:
         with self._sessions() as session:
-            request = JobRequest.model_validate(session.get(FinetuneJob, job_id).request)
+            request = JobRequest.model_validate(crud.jobs.by_id(session, job_id).request)
         try:
             metrics, version = self._train(job_id, request)
         except Cancelled as stopped:
@@ -223,7 +191,7 @@ class JobRunner:
                 return True
             last = time.monotonic()
             with self._sessions.begin() as session:
-                job = session.get(FinetuneJob, job_id)
+                job = crud.jobs.by_id(session, job_id)
                 if job.state != JobState.running:  # settled meanwhile: stop, change nothing
                     return False
                 job.progress, job.heartbeat_at = iteration / iterations, time.time()
@@ -233,7 +201,7 @@ class JobRunner:
     def _finish(self, job_id: int, state: JobState, *, error: str | None = None,
                 metrics: dict | None = None, version: int | None = None) -> None:
         with self._sessions.begin() as session:
-            job = session.get(FinetuneJob, job_id)
+            job = crud.jobs.by_id(session, job_id)
             if job.state != JobState.running:  # already settled as abandoned
                 return
             job.state, job.error, job.finished_at = state, error and error[:500], time.time()

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud_service.db.models import FrameRecord
+from cloud_service import crud
 from cloud_service.finetune.annotations import Source, store_annotation, validate_label
 from cloud_service.storage import BlobStore
 from latentlink.codec import container
@@ -34,11 +33,8 @@ def pseudo_label(session: Session, blobs: BlobStore, teacher_weights: Path,
     if config.input_kind != "latent":
         raise PseudoLabelError(f"{teacher_weights} is an {config.input_kind} segmenter; "
                                "pseudo-labels come from latents, never decompressed frames")
-    query = select(FrameRecord).order_by(FrameRecord.id)
-    if vehicle is not None:
-        query = query.where(FrameRecord.vehicle == vehicle)
     labelled = 0
-    for frame in session.scalars(query):
+    for frame in crud.frames.in_id_order(session, vehicle):
         try:
             check_codec(meta, frame.codec)
         except ValueError as error:

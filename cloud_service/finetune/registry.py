@@ -15,16 +15,15 @@ import hashlib
 import logging
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud_service.db.models import ModelVersion, Promotion
+from cloud_service import crud
+from cloud_service.db.models import ModelVersion
 from cloud_service.finetune.annotations import ignore_index
 from cloud_service.finetune.data import load_examples
 from cloud_service.finetune.spec import Example
@@ -91,19 +90,18 @@ class ModelRegistry:
         digest = hashlib.sha256(data).hexdigest()
         self._blobs.put(weights_key(digest), data)
         with self._sessions.begin() as session:
-            row = ModelVersion(weights_key=weights_key(digest), name=digest[:16],
-                               codec_id=codec_id, metrics=metrics, lineage=lineage,
-                               created_at=time.time())
-            session.add(row)
+            row = crud.models.add_version(session, weights_key=weights_key(digest),
+                                          name=digest[:16], codec_id=codec_id, metrics=metrics,
+                                          lineage=lineage)
         return row
 
     def versions(self) -> list[ModelVersion]:
         with self._sessions() as session:
-            return list(session.scalars(select(ModelVersion).order_by(ModelVersion.version)))
+            return crud.models.versions(session)
 
     def version(self, number: int) -> ModelVersion:
         with self._sessions() as session:
-            row = session.get(ModelVersion, number)
+            row = crud.models.by_number(session, number)
         if row is None:
             raise UnknownVersion(f"no model version {number}")
         return row
@@ -150,8 +148,7 @@ class ModelRegistry:
         """Serve again whatever served before the current model (a promotion of its own)."""
         with self._lock:
             with self._sessions() as session:
-                rows = list(session.scalars(select(Promotion).order_by(Promotion.id.desc())
-                                            .limit(2)))
+                rows = crud.models.latest_promotions(session, 2)
             if not rows:
                 raise RegistryError("nothing to roll back: the configured model has always served")
             previous = rows[1].version if len(rows) > 1 else None
@@ -166,8 +163,8 @@ class ModelRegistry:
         promotion)."""
         with self._lock:
             with self._sessions() as session:
-                latest = session.scalar(select(Promotion).order_by(Promotion.id.desc()).limit(1))
-            wanted = None if latest is None else latest.version
+                latest = crud.models.latest_promotions(session, 1)
+            wanted = latest[0].version if latest else None
             if wanted == self.serving:
                 return
             segmenter = self._configured if wanted is None else self.load(self.version(wanted))
@@ -175,8 +172,7 @@ class ModelRegistry:
 
     def _record(self, number: int | None, forced: bool, reason: str) -> None:
         with self._sessions.begin() as session:
-            session.add(Promotion(version=number, forced=forced, reason=reason[:500],
-                                  at=time.time()))
+            crud.models.add_promotion(session, number, forced, reason[:500])
 
     def _serve(self, number: int | None, segmenter: Segmenter) -> None:
         self._install(segmenter)

@@ -19,8 +19,8 @@ from cloud_service.finetune.annotations import (
     store_annotation,
     validate_label,
 )
-from cloud_service.finetune.schemas import AnnotationOut
 from cloud_service.ingest import IngestError
+from cloud_service.schemas.annotations import AnnotationOut
 
 router = APIRouter(prefix="/frames", tags=["annotations"])
 

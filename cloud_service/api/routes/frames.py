@@ -29,7 +29,7 @@ from cloud_service.api.deps import (
 from cloud_service.db.models import SegStatus
 from cloud_service.ingest import IngestError, ingest_frame
 from cloud_service.pagination import CursorError, decode_cursor, encode_cursor
-from cloud_service.schemas import FrameOut, FramePage
+from cloud_service.schemas.frames import FrameOut, FramePage
 from cloud_service.storage import BlobNotFound
 from latentlink.codec import container
 
@@ -98,7 +98,7 @@ def list_frames(
         after = decode_cursor(cursor) if cursor is not None else None
     except CursorError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from error
-    rows, total, more = crud.list_frames(session, vehicle=vehicle, since=_unix(since),
+    rows, total, more = crud.frames.page(session, vehicle=vehicle, since=_unix(since),
                                          until=_unix(until), after=after, limit=limit)
     next_cursor = encode_cursor(rows[-1].ts, rows[-1].id) if more else None
     return FramePage(items=[FrameOut.from_record(row) for row in rows], total=total,

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from cloud_service.api.deps import RuntimeDep
-from cloud_service.schemas import Health, Readiness
+from cloud_service.schemas.health import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

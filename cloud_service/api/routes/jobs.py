@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path, status
 
+from cloud_service import crud
 from cloud_service.api.deps import AdminDep, RuntimeDep, SessionDep
 from cloud_service.api.routes.frames import ERROR
 from cloud_service.db.models import FinetuneJob
 from cloud_service.finetune import jobs
-from cloud_service.finetune.schemas import JobOut
 from cloud_service.finetune.spec import JobRequest
+from cloud_service.schemas.jobs import JobOut
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Path(ge=1, le=2**63 - 1, description="The job's id.")
@@ -49,7 +50,7 @@ def cancel_job(runtime: RuntimeDep, _: AdminDep, job_id: int = JobId) -> JobOut:
 
 
 def _job(session: SessionDep, job_id: int) -> FinetuneJob:
-    job = session.get(FinetuneJob, job_id)
+    job = crud.jobs.by_id(session, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id}")
     return job

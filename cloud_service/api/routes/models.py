@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from cloud_service.api.deps import AdminDep, ModelsDep, RuntimeDep
 from cloud_service.api.routes.frames import ERROR
 from cloud_service.finetune.registry import Decision, ModelRegistry, RegistryError, UnknownVersion
-from cloud_service.finetune.schemas import DecisionOut, ModelList, ModelOut
+from cloud_service.schemas.models import DecisionOut, ModelList, ModelOut
 
 router = APIRouter(prefix="/models", tags=["models"])
 

@@ -1,4 +1,4 @@
-"""The API's response shapes (pydantic), kept apart from the database tables they are read from."""
+"""Shapes of ``/frames``: a stored frame's metadata and a page of them."""
 
 from __future__ import annotations
 
@@ -61,19 +61,3 @@ class FramePage(BaseModel):
     total: int = Field(description="Frames matching the filters, over all pages.")
     next: str | None = Field(description="Cursor of the next page; null on the last page.")
 
-
-class Health(BaseModel):
-    """Liveness: the process serves requests."""
-
-    status: str = "ok"
-
-
-class Readiness(BaseModel):
-    """Whether the models are loaded and the service takes frames."""
-
-    ready: bool
-    reason: str | None = None
-    device: str | None = None
-    codecs: list[str] = Field(default_factory=list, description="Codec ids the server decodes.")
-    segmenter: str | None = Field(None, description="'untrained' or the segmenter weights' id.")
-    segmentation: bool = False
