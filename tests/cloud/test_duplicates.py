@@ -13,7 +13,11 @@ def test_retry_returns_the_stored_record(server: LiveServer, make_container) -> 
         first = car.post("/frames", content=body, headers=MSGPACK)
         again = car.post("/frames", content=body, headers=MSGPACK)
     assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json() == first.json()
+    # The worker may segment the frame between the two answers: everything but the
+    # segmentation's progress must be the stored record, unchanged.
+    stored, retried = first.json(), again.json()
+    stored.pop("segmentation"), retried.pop("segmentation")
+    assert retried == stored
 
 
 def test_concurrent_uploads_of_one_frame_store_it_once(server: LiveServer, make_container) -> None:
