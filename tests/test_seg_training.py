@@ -9,15 +9,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from latentlink import seg_cli
 from latentlink.cli import main
+from latentlink.cli.seg import seg
 from latentlink.codec import container
 from latentlink.codec.quantize import float2int
 from latentlink.data.datasets import CAMVID_CLASSES, load_label, load_rgb
 from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter_weights import load_segmenter
-from latentlink.seg_cli import seg
 from latentlink.training import latent_cache
 from latentlink.training.augment import FrameAugmentation, augment_pair, draw_augmentation
 from latentlink.training.latent_cache import (
@@ -27,14 +26,9 @@ from latentlink.training.latent_cache import (
     load_latents,
     save_latents,
 )
-from latentlink.training.seg_trainer import (
-    INPUTS,
-    SegTrainConfig,
-    SegTrainer,
-    load_split,
-    poly_lr,
-    segmentation_loss,
-)
+from latentlink.training.seg_config import INPUTS, SegTrainConfig
+from latentlink.training.seg_data import load_split
+from latentlink.training.seg_trainer import SegTrainer, poly_lr, segmentation_loss
 
 IGNORE = len(CAMVID_CLASSES)
 
@@ -237,8 +231,9 @@ def eval_args(root, tmp_path, input_name, codec, *extra):
 
 
 def test_cli_offers_every_trainer_input_without_importing_torch():
-    assert seg_cli.INPUTS == INPUTS
-    code = "import sys, latentlink.seg_cli; sys.exit('torch' in sys.modules)"
+    choices = {param.name: param.type for param in seg.commands["train-seg"].params}["input"]
+    assert tuple(choices.choices) == INPUTS
+    code = "import sys, latentlink.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

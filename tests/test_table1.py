@@ -12,9 +12,9 @@ from PIL import Image
 from latentlink.cli import main
 from latentlink.data.palette import CAMVID_COLOURS, VOID_COLOUR, colourise
 from latentlink.evaluation.seg_figure import plot_masks
-from latentlink.evaluation.table1 import COST_PARTS, table1_methods
-from latentlink.evaluation.table1_report import table1_markdown
-from latentlink.training.seg_trainer import SegTrainConfig
+from latentlink.experiments.table1 import COST_PARTS, table1_methods
+from latentlink.experiments.table1_report import table1_markdown
+from latentlink.training.seg_config import SegTrainConfig
 from tests.test_datasets import make_cityscapes
 
 ROWS = ["proposed_d1", "proposed_d2", "proposed_d3", "bl1", "bl2", "bl3", "bl4"]
@@ -179,8 +179,8 @@ def test_cityscapes_layout_with_the_papers_split(tmp_path):
 
 def test_table1_and_train_seg_share_the_recipe_flags():
     """Every recipe flag reaches the trainer under the same name in both commands."""
-    from latentlink.seg_cli import recipe_options, train_seg
-    from latentlink.table1_cli import table1
+    from latentlink.cli.seg import recipe_options, train_seg
+    from latentlink.cli.table1 import table1
 
     recipe_keys = {param.name for param in recipe_options(lambda: None).__click_params__}
     assert len(recipe_keys) == 11

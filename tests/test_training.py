@@ -8,7 +8,8 @@ import torch
 from latentlink.evaluation.codec_eval import evaluate
 from latentlink.models.inference import TorchCodec
 from latentlink.models.weights import WeightsError, load_codec, resolve_weights
-from latentlink.training.codec_trainer import CodecTrainConfig, CodecTrainer, learning_rate
+from latentlink.training.codec_config import CodecTrainConfig
+from latentlink.training.codec_trainer import CodecTrainer, learning_rate
 
 
 def tiny_config(root, out_dir, **overrides) -> CodecTrainConfig:

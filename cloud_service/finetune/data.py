@@ -15,7 +15,7 @@ from cloud_service.finetune.spec import Example
 from cloud_service.storage import BlobStore
 from latentlink.codec import container
 from latentlink.training.latent_cache import LatentFrame
-from latentlink.training.seg_trainer import SegData, SegFrame, pad_label
+from latentlink.training.seg_data import SegData, SegFrame, pad_label
 
 
 def split_holdout(examples: list[Example], fraction: float, seed: int

@@ -34,7 +34,8 @@ from cloud_service.storage import BlobStore, make_blob_store
 from latentlink.data.datasets import LabelSpec
 from latentlink.models.segmenter import SegmenterConfig
 from latentlink.models.segmenter_weights import load_segmenter, save_segmenter
-from latentlink.training.seg_trainer import SegTrainConfig, evaluate, poly_lr, segmentation_loss
+from latentlink.training.seg_config import SegTrainConfig
+from latentlink.training.seg_trainer import evaluate, poly_lr, segmentation_loss
 
 Progress = Callable[[int], bool]
 """Called after each iteration with its number; returning False cancels the run."""

@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -40,48 +40,8 @@ from latentlink.data.datasets import list_samples, load_images
 from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.quantization import bits_per_pixel, psnr_from_mse, soft_entropy_bits
 from latentlink.models.weights import codec_id, load_codec, resolve_weights, save_codec
+from latentlink.training.codec_config import CodecTrainConfig
 from latentlink.training.patches import epoch_batches, to_tensor
-
-
-@dataclass
-class CodecTrainConfig:
-    """Every knob of a codec training run (stored in checkpoints and provenance)."""
-
-    dataset: str = "camvid"
-    data_root: str = ""
-    split: str = "train"
-    val_split: str = "val"
-    depth: int = 2
-    bits: int = 8
-    stem: str = "paper"
-    latent_clamp: bool = True
-    arch: str = "paper"
-    """``paper`` (the authors' net_C/net_D) or ``factorized`` (the default codec since issue 10)."""
-    epochs: int = 100
-    lr: float = 1e-2
-    lr_schedule: str = "step"
-    """``step`` (the paper's StepLR by epochs) or ``cosine`` (over the run's steps or time)."""
-    lr_step: int = 10
-    lr_gamma: float = 0.75
-    density_lr_scale: float = 10.0
-    max_minutes: float = 0.0
-    """Stop (with a checkpoint) after this much training wall time; 0 = no limit."""
-    warmup_steps: int = 0
-    grad_clip: float = 0.0
-    batch_size: int = 8
-    patch_size: int = 256
-    patches_per_image: int = 1
-    rate_lambda: float = 0.0
-    bf16: bool = False
-    val_frames: int = 0
-    """Validate on the first N frames of the validation split (0 = all)."""
-    seed: int = 0
-    out_dir: str = "runs/codec"
-    threads: int = 0
-    init_weights: str = ""
-    """Start from these codec weights (a file or 'default[:variant]') instead of random init."""
-    freeze_compressor: bool = False
-    """Train net_D only. net_C, and with it the codec id and every stored latent, stays valid."""
 
 
 def pick_device() -> torch.device:

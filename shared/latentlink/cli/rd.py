@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from latentlink.cli_common import (
+from latentlink.cli.common import (
     data_root_option,
     dataset_option,
     device_option,
@@ -46,7 +46,7 @@ DEFAULT_LADDER = "default:cf50,default,default:cf120"
 @device_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/rd"), show_default=True)
-def rd_curves(weights_list: str, depth: int, dataset: str, data_root: Path, split: str,
+def rd_curves(weights_list: str, depth: int, dataset: str, data_root: str, split: str,
               compare: str, limit: int, device: str | None, out_dir: Path) -> None:
     """PSNR and SSIM against CF for a rate ladder of codecs, against classical codecs at the
     same per-frame CF (PNG plots, Markdown table, JSON)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from latentlink.evaluation.table1 import COST_PARTS
+from latentlink.experiments.table1 import COST_PARTS
 
 
 def table1_markdown(table: dict) -> str:

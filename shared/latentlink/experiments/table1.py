@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -43,18 +43,14 @@ from latentlink.evaluation.classical import encode_at_cf
 from latentlink.evaluation.complexity import network_costs
 from latentlink.evaluation.metrics import psnr, ssim
 from latentlink.evaluation.seg_figure import plot_masks
+from latentlink.experiments.table1_config import Table1Config
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import predict_labels
 from latentlink.models.segmenter_weights import check_codec, load_segmenter
 from latentlink.models.weights import load_codec, resolve_weights
-from latentlink.training.seg_trainer import (
-    SegTrainConfig,
-    SegTrainer,
-    evaluate,
-    label_spec,
-    load_split,
-    model_input_kind,
-)
+from latentlink.training.seg_config import SegTrainConfig, model_input_kind
+from latentlink.training.seg_data import label_spec, load_split
+from latentlink.training.seg_trainer import SegTrainer, evaluate
 
 COST_PARTS = ("net_C", "net_D", "net_seg,E", "net_seg,D")
 """The paper's cost columns, in its order."""
@@ -110,27 +106,6 @@ def table1_methods(depths: tuple[int, ...] = (1, 2, 3), reference_depth: int = 2
         Method("bl4", "BL 4 (JPEG at the same CF)", "BL 4", "jpeg", "jpeg", None, "bl4"),
     ]
     return rows
-
-
-@dataclass
-class Table1Config:
-    """What to build the table on; ``train`` overrides :class:`SegTrainConfig`'s recipe."""
-
-    dataset: str = "camvid"
-    data_root: str = ""
-    train_split: str = "train"
-    val_split: str = "val"
-    test_split: str = "val"
-    preset: str = "lite"
-    codec_weights: str = "default"
-    depths: tuple[int, ...] = (1, 2, 3)
-    reference_depth: int = 2
-    out_dir: str = "runs/table1"
-    cache_dir: str = "runs/latent_cache"
-    test_limit: int = 0
-    """Evaluate on the first N test frames only (0 = all)."""
-    figure_frames: int = 3
-    train: dict = field(default_factory=dict)
 
 
 class Table1:

@@ -1,4 +1,4 @@
-"""Pieces every ``latentlink`` command module shares: errors, JSON output, common options.
+"""Pieces the ``latentlink`` command modules share: errors, JSON output, common options.
 
 Torch-free at import time (``load_runner`` imports it when called), so listing the commands
 stays instant.
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
-from latentlink.data.datasets import DATASETS, DatasetError
-
-DATA_ROOT_ENV = "LATENTLINK_DATA_ROOT"
+from latentlink.cli.options import config_option
+from latentlink.data.config import DataConfig
+from latentlink.data.datasets import DatasetError
+from latentlink.training.codec_config import CodecTrainConfig
 
 
 class UserError(click.ClickException):
@@ -29,20 +30,10 @@ def write_json(path: Path | None, payload: dict) -> None:
         click.echo(f"wrote {path}")
 
 
-dataset_option = click.option(
-    "--dataset",
-    type=click.Choice(DATASETS),
-    default="camvid",
-    show_default=True,
-    help="Data set layout.",
-)
-data_root_option = click.option(
-    "--data-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=DATA_ROOT_ENV,
-    required=True,
-    help=f"Data set folder (or ${DATA_ROOT_ENV}), e.g. ../shared/datasets/camvid.",
-)
+dataset_option = config_option(DataConfig, "dataset")
+data_root_option = config_option(DataConfig, "data_root")
+depth_option = config_option(CodecTrainConfig, "depth")
+"""The codec's d, as ``train-codec`` takes it."""
 json_option = click.option(
     "--json",
     "json_path",
@@ -74,7 +65,7 @@ def load_runner(weights: str, depth: int, bits: int | None, device: str | None):
     return TorchCodec(codec, device)
 
 
-def iter_frames(dataset: str, data_root: Path, split: str, limit: int):
+def iter_frames(dataset: str, data_root: Path | str, split: str, limit: int):
     """(name, uint8 image) pairs of a split, at full resolution."""
     from latentlink.data.datasets import list_samples, load_rgb
 
@@ -122,7 +113,7 @@ def parse_codecs(text: str) -> list[str]:
 
 
 def run_evaluation(
-    runner, dataset: str, data_root: Path, split: str, limit: int, compare: list[str]
+    runner, dataset: str, data_root: Path | str, split: str, limit: int, compare: list[str]
 ) -> dict:
     from latentlink.evaluation.codec_eval import evaluate
 
