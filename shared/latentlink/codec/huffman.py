@@ -59,8 +59,8 @@ Wire format (all of it is in the payload; nothing else is needed besides the cal
     varint        count      (LEB128, minimal encoding)
     varint        channels   (LEB128, minimal encoding; also present in mode 0)
     varint        width      mode 2 only: columns of a plane; ≥ 1, divides count / channels
-    bitstream     modes 0 and 1: for each segment (1 in mode 0, `channels` in mode 1, count / segments
-                  symbols each), in order:
+    bitstream     modes 0 and 1: for each segment (1 in mode 0, `channels` in mode 1,
+                  count / segments symbols each), in order:
                       kind            1 bit: 0 plain, 1 sparse
                       sparse only:    mps (B bits), k (4 bits)
                       dictionary      (below) — for sparse: of the symbols other than mps
@@ -173,7 +173,8 @@ def encode(symbols: np.ndarray, alphabet_bits: int, channels: int = 1) -> bytes:
     ``channels`` splits the flattened array into that many equal contiguous parts, each of which
     may get its own table.  When ``symbols`` is 3-D with ``channels`` planes (a latent,
     channels × h × w), the context mode is tried too: per plane, tables switched by the
-    already-coded left and up neighbours.  The encoder keeps the smallest payload.  Raises ``ValueError`` if a symbol is ≥ 2**alphabet_bits or ``channels`` does not divide the
+    already-coded left and up neighbours.  The encoder keeps the smallest payload.
+    Raises ``ValueError`` if a symbol is ≥ 2**alphabet_bits or ``channels`` does not divide the
     size, ``TypeError`` for other dtypes.
     """
     return _encode(symbols, alphabet_bits, channels, _AUTO)
