@@ -494,7 +494,13 @@ def test_other_buffer_types_decode() -> None:
 def test_compare_with_zlib_reports_the_agreed_keys() -> None:
     arrays = huffman_bench.synthetic_latents("clamped", 2, (4, 9, 10), seed=3)
     result = huffman_bench.compare_with_zlib(arrays, alphabet_bits=8, channels=4, repeats=1)
-    assert set(result) == {"ours", "zlib", "entropy_bytes", "symbols"}
+    assert set(result) == {"ours", "zlib", "entropy_bytes", "symbols", "modes"}
+    modes = result["modes"]
+    assert set(modes["rows"]) == {"one table", "per channel", "context", "auto"}
+    assert sum(modes["chosen"].values()) == pytest.approx(1.0)
+    auto = modes["rows"]["auto"]["bytes_per_frame"]
+    assert auto == min(row["bytes_per_frame"] for row in modes["rows"].values())
+    assert auto == result["ours"]["bytes"] / 2
     assert (
         set(result["ours"])
         == set(result["zlib"])

@@ -30,6 +30,7 @@
 #define LUT_MIN_BITS 6
 #define MODE_SINGLE 0
 #define MODE_PER_CHANNEL 1
+#define MODE_CONTEXT 2
 #define MODE_AUTO (-1)
 #define MAX_VARINT_BYTES 10
 
@@ -149,6 +150,19 @@ static inline void br_refill_safe(BitReader *r) /* afterwards 56 <= n <= 63 */
         r->buf |= byte << r->n;
         r->pos++;
         r->n += 8;
+    }
+}
+
+/* Like br_refill_safe, with one 8-byte load while 8 bytes remain (the bits above n that this
+ * loads early are the same ones a later refill ORs in again). */
+static inline void br_refill(BitReader *r)
+{
+    if (r->pos + 8 <= r->len) {
+        r->buf |= load64le(r->data + r->pos) << r->n;
+        r->pos += (63 - r->n) >> 3;
+        r->n |= 56;
+    } else {
+        br_refill_safe(r);
     }
 }
 
@@ -648,7 +662,7 @@ static const char *decode_symbol(BitReader *r, const Decoder *d, uint32_t *sym)
         *sym = d->constant_sym;
         return NULL;
     }
-    br_refill_safe(r);
+    br_refill(r);
     uint32_t e = lookup(d, d->lut, ((uint64_t)1 << d->k) - 1, r->buf);
     if (!e)
         return "corrupt bitstream";
@@ -935,7 +949,7 @@ static void extract_used(uint32_t *hist, size_t hsize, const void *src, size_t n
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* encode: plan every segment (plain or sparse table), pick the mode, write                    */
+/* encode: plan every segment (plain or sparse table)                                         */
 
 typedef struct {
     Table plain;      /* every used symbol of the segment */
@@ -992,8 +1006,9 @@ static int plan_segment(Segment *s, const void *src, size_t n, int wide, unsigne
     return 0;
 }
 
-static void write_segment(BitWriter *w, const Segment *s, const void *src, size_t n, int wide,
-                          unsigned bits, uint32_t *enc)
+/* A segment's header: kind bit, sparse fields, dictionary; fills enc when it has codes. */
+static const Table *write_segment_header(BitWriter *w, const Segment *s, unsigned bits,
+                                         uint32_t *enc)
 {
     const Table *t = s->sparse ? &s->rest : &s->plain;
     bw_put(w, (uint32_t)s->sparse, 1);
@@ -1004,30 +1019,289 @@ static void write_segment(BitWriter *w, const Segment *s, const void *src, size_
     write_dictionary(w, t, bits);
     if (t->nused > 1)
         build_encoder(t, enc);
+    return t;
+}
+
+static void write_segment(BitWriter *w, const Segment *s, const void *src, size_t n, int wide,
+                          unsigned bits, uint32_t *enc)
+{
+    const Table *t = write_segment_header(w, s, bits, enc);
     if (s->sparse)
         encode_sparse(w, src, n, s->mps, s->eg_k, t->nused > 1 ? enc : NULL, wide);
     else if (t->nused > 1)
         encode_plain(w, src, n, enc, wide);
 }
 
+/* Pools that a group of segments' tables point into. */
+typedef struct {
+    uint16_t *syms;
+    uint64_t *freqs;
+    uint8_t *lens;
+} Pool;
+
+static int pool_alloc(Pool *p, size_t entries)
+{
+    p->syms = malloc(entries * sizeof *p->syms);
+    p->freqs = malloc(entries * sizeof *p->freqs);
+    p->lens = malloc(entries);
+    return p->syms && p->freqs && p->lens ? 0 : -1;
+}
+
+static void pool_free(Pool *p)
+{
+    free(p->syms);
+    free(p->freqs);
+    free(p->lens);
+}
+
+/* Point a segment's two tables at pool room for `room` symbols each, from `off`. */
+static void attach_tables(const Pool *p, Segment *seg, size_t off, size_t room)
+{
+    seg->plain.syms = p->syms + off;
+    seg->plain.freqs = p->freqs + off;
+    seg->plain.lens = p->lens + off;
+    seg->rest.syms = p->syms + off + room;
+    seg->rest.freqs = p->freqs + off + room;
+    seg->rest.lens = p->lens + off + room;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* context mode: per channel, tables switched by the activity of the left and up neighbours    */
+
+#define MAX_BUCKETS 8          /* a plane's bucket count is sent as buckets - 1 in 3 bits */
+#define BUCKET_FIELD_BITS 3
+#define MAX_ACTIVITY 17        /* bit length of |left - ref| + |up - ref| < 2^17 */
+
+/*
+ * Activity of a symbol's causal neighbourhood: how far its left and up neighbours lie from the
+ * channel's reference symbol, on a log2 scale (0: both equal it, 1: one off by one, 2: 2..3,
+ * 3: 4..7, ...).  A plane with `buckets` tables uses min(activity, buckets - 1) as the context.
+ * Latent channels are roughly Laplacian around their mode with spatially varying scale, so the
+ * neighbours' distance from the mode predicts the current symbol's spread.
+ */
+static inline __attribute__((always_inline)) unsigned
+activity(uint32_t left, uint32_t up, uint32_t ref)
+{
+    uint32_t a = (left > ref ? left - ref : ref - left) + (up > ref ? up - ref : ref - up);
+    return a ? 32u - (unsigned)__builtin_clz(a) : 0;
+}
+
+/* A plane's encoder work: activities, the symbols grouped by context, one segment each. */
+typedef struct {
+    uint8_t *act;              /* activity of every symbol of the plane */
+    size_t act_count[MAX_ACTIVITY + 1];
+    uint8_t *gathered;         /* the plane's symbols grouped by context, scan order inside */
+    size_t start[MAX_BUCKETS + 1];
+    Segment seg[MAX_BUCKETS];
+    Pool pool;                 /* 2 * (min(plane, MAX_BUCKETS * alphabet) + MAX_BUCKETS) */
+    uint32_t *hist;            /* hsize counts, zero between uses */
+    uint64_t *scratch;         /* 2 * hsize */
+    uint32_t *enc;             /* MAX_BUCKETS * alphabet encoder entries */
+} ContextWork;
+
+static int context_work_alloc(ContextWork *cw, size_t plane, int wide, unsigned bits)
+{
+    size_t alphabet = (size_t)1 << bits, hsize = alphabet < 256 ? 256 : alphabet;
+    size_t tables = plane < MAX_BUCKETS * alphabet ? plane : MAX_BUCKETS * alphabet;
+    cw->act = malloc(plane);
+    cw->gathered = malloc(plane * (wide ? 2 : 1));
+    cw->hist = calloc(hsize, sizeof *cw->hist);
+    cw->scratch = malloc(2 * hsize * sizeof *cw->scratch);
+    cw->enc = malloc(MAX_BUCKETS * alphabet * sizeof *cw->enc);
+    if (pool_alloc(&cw->pool, 2 * (tables + MAX_BUCKETS)) < 0)
+        return -1;
+    return cw->act && cw->gathered && cw->hist && cw->scratch && cw->enc ? 0 : -1;
+}
+
+static void context_work_free(ContextWork *cw)
+{
+    free(cw->act);
+    free(cw->gathered);
+    free(cw->hist);
+    free(cw->scratch);
+    free(cw->enc);
+    pool_free(&cw->pool);
+}
+
+/* Activities of a plane (width columns) and how often each occurs; returns the largest. */
+static unsigned plane_activity(ContextWork *cw, const void *src, size_t n, size_t width,
+                               uint32_t ref, int wide)
+{
+    unsigned top = 0;
+    memset(cw->act_count, 0, sizeof cw->act_count);
+    for (size_t i = 0, col = 0; i < n; i++) {
+        uint32_t left = col ? sym_at(src, i - 1, wide) : ref;
+        uint32_t up = i >= width ? sym_at(src, i - width, wide) : ref;
+        unsigned a = activity(left, up, ref);
+        cw->act[i] = (uint8_t)a;
+        cw->act_count[a]++;
+        col = col + 1 == width ? 0 : col + 1;
+    }
+    for (unsigned a = 0; a <= MAX_ACTIVITY; a++)
+        top = cw->act_count[a] ? a : top;
+    return top;
+}
+
+/*
+ * Plan a plane with `buckets` context tables (after plane_activity): group its symbols by
+ * context and plan each group as a segment (plain or sparse, as in the other modes).  A context
+ * that never occurs gets a constant table of the reference symbol.  Returns the plane's exact
+ * bits (bucket field, reference, every table and the data) or UINT64_MAX when out of memory.
+ */
+static uint64_t plan_contexts(ContextWork *cw, const void *src, size_t n, int wide,
+                              unsigned bits, uint32_t ref, unsigned buckets)
+{
+    size_t alphabet = (size_t)1 << bits, hsize = alphabet < 256 ? 256 : alphabet;
+    size_t count[MAX_BUCKETS] = {0}, fill[MAX_BUCKETS], itemsize = wide ? 2 : 1, off = 0;
+    unsigned last = buckets - 1;
+    for (unsigned a = 0; a <= MAX_ACTIVITY; a++)
+        count[a < last ? a : last] += cw->act_count[a];
+    cw->start[0] = 0;
+    for (unsigned c = 0; c < buckets; c++)
+        cw->start[c + 1] = cw->start[c] + count[c];
+    memcpy(fill, cw->start, sizeof fill);
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = cw->act[i] < last ? cw->act[i] : last;
+        if (wide)
+            ((uint16_t *)cw->gathered)[fill[c]++] = ((const uint16_t *)src)[i];
+        else
+            cw->gathered[fill[c]++] = ((const uint8_t *)src)[i];
+    }
+    uint64_t total = BUCKET_FIELD_BITS + bits;
+    for (unsigned c = 0; c < buckets; c++) {
+        size_t m = count[c], room = m < alphabet ? m : alphabet;
+        const void *part = cw->gathered + cw->start[c] * itemsize;
+        Segment *sg = &cw->seg[c];
+        room = room ? room : 1;
+        attach_tables(&cw->pool, sg, off, room);
+        off += 2 * room;
+        if (m) {
+            histogram(part, m, cw->hist, wide);
+            extract_used(cw->hist, hsize, part, m, wide, &sg->plain, cw->scratch);
+        } else {
+            sg->plain.nused = 1;
+            sg->plain.syms[0] = (uint16_t)ref;
+            sg->plain.freqs[0] = 0;
+        }
+        if (plan_segment(sg, part, m, wide, bits) < 0)
+            return UINT64_MAX;
+        total += sg->bits;
+    }
+    return total;
+}
+
+/* The context plan of one plane: its bucket count (1 = one plain table) and reference symbol. */
+typedef struct {
+    unsigned buckets;
+    uint32_t ref;
+} PlaneChoice;
+
+/*
+ * Pick the bucket count with the fewest bits for one plane, whose one-table segment `alone` is
+ * already planned; the reference symbol is that segment's most frequent one (lowest on ties).
+ * Bucket counts past the plane's largest activity + 1 would only add empty tables.  Returns the plane's bits, or UINT64_MAX when out of memory.
+ */
+static uint64_t choose_buckets(ContextWork *cw, const void *src, size_t n, size_t width,
+                               int wide, unsigned bits, const Segment *alone, PlaneChoice *out)
+{
+    const Table *p = &alone->plain;
+    size_t top = 0;
+    for (size_t i = 1; i < p->nused; i++)
+        if (p->freqs[i] > p->freqs[top])
+            top = i;
+    out->ref = p->syms[top];
+    out->buckets = 1;
+    uint64_t best = BUCKET_FIELD_BITS + alone->bits;
+    if (p->nused < 2)
+        return best; /* a constant plane: nothing to predict */
+    unsigned most = plane_activity(cw, src, n, width, out->ref, wide) + 1;
+    for (unsigned k = 2; k <= MAX_BUCKETS && k <= most; k++) {
+        uint64_t b = plan_contexts(cw, src, n, wide, bits, out->ref, k);
+        if (b == UINT64_MAX)
+            return b;
+        if (b < best) {
+            best = b;
+            out->buckets = k;
+        }
+        else
+            break; /* sizes fall, then rise with the bucket count: stop at the first rise */
+    }
+    return best;
+}
+
+/*
+ * One plane in context mode with buckets >= 2 (after plan_contexts for that count): bucket
+ * field, reference, the tables in context order, then every symbol in scan order with its
+ * context's table.  A sparse table's runs are interleaved: when its context next occurs after
+ * the start or after one of its other symbols, the length of the run of the dominant symbol
+ * that begins there (counted in that context's occurrences) is sent, and the occurrence after
+ * the run sends the symbol that ends it.  At the plane's end, every sparse context that is
+ * waiting for a run gets a final run of 0, so the bits equal the planned segments' exactly.
+ */
+static void write_context_plane(BitWriter *w, ContextWork *cw, const void *src, size_t n,
+                                int wide, unsigned bits, const PlaneChoice *choice)
+{
+    size_t alphabet = (size_t)1 << bits, next[MAX_BUCKETS];
+    const uint32_t *enc[MAX_BUCKETS];
+    uint64_t left_in_run[MAX_BUCKETS] = {0};
+    int need_run[MAX_BUCKETS];
+    unsigned buckets = choice->buckets, last = buckets - 1;
+    bw_put(w, buckets - 1, BUCKET_FIELD_BITS);
+    bw_put(w, choice->ref, bits);
+    for (unsigned c = 0; c < buckets; c++) {
+        const Table *t = write_segment_header(w, &cw->seg[c], bits, cw->enc + c * alphabet);
+        enc[c] = t->nused > 1 ? cw->enc + c * alphabet : NULL;
+        next[c] = cw->start[c];
+        need_run[c] = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = cw->act[i] < last ? cw->act[i] : last;
+        const Segment *sg = &cw->seg[c];
+        uint32_t v = sym_at(src, i, wide);
+        if (sg->sparse && need_run[c]) {
+            size_t j = next[c], end = cw->start[c + 1];
+            while (j < end && sym_at(cw->gathered, j, wide) == sg->mps)
+                j++;
+            left_in_run[c] = j - next[c];
+            bw_put_egk(w, left_in_run[c], sg->eg_k);
+            need_run[c] = 0;
+        }
+        next[c]++;
+        if (sg->sparse && left_in_run[c]) {
+            left_in_run[c]--;
+            continue;
+        }
+        need_run[c] = 1;
+        if (enc[c])
+            bw_put(w, enc[c][v] >> 5, enc[c][v] & 31);
+    }
+    for (unsigned c = 0; c < buckets; c++)
+        if (cw->seg[c].sparse && need_run[c])
+            bw_put_egk(w, 0, cw->seg[c].eg_k);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* encode: the state of one call, mode choice, payload                                        */
+
 typedef struct {
     size_t nsegments;     /* 1 + channels (per-channel tables considered) or 1 */
     Segment *segments;    /* [0] = whole array, [1..] = per channel */
-    uint16_t *syms;       /* pools the tables point into */
-    uint64_t *freqs;
-    uint8_t *lens;
+    Pool pool;            /* the tables of segments[] point into it */
     uint32_t *hist;
     uint64_t *scratch;
+    PlaneChoice *planes;  /* context mode: one per channel; NULL when not considered */
+    uint64_t context_bits;
+    ContextWork cw;
 } EncodeState;
 
 static void free_state(EncodeState *s)
 {
     free(s->segments);
-    free(s->syms);
-    free(s->freqs);
-    free(s->lens);
+    pool_free(&s->pool);
     free(s->hist);
     free(s->scratch);
+    free(s->planes);
+    context_work_free(&s->cw);
 }
 
 static size_t put_varint(uint8_t *out, uint64_t v)
@@ -1041,24 +1315,39 @@ static size_t put_varint(uint8_t *out, uint64_t v)
     return n;
 }
 
-/* Point a segment's two tables at pool room for `room` symbols each, from `off`. */
-static void attach_tables(EncodeState *s, Segment *seg, size_t off, size_t room)
+/* The segment that codes plane c alone with one table. */
+static const Segment *plane_segment(const EncodeState *s, size_t c)
 {
-    seg->plain.syms = s->syms + off;
-    seg->plain.freqs = s->freqs + off;
-    seg->plain.lens = s->lens + off;
-    seg->rest.syms = s->syms + off + room;
-    seg->rest.freqs = s->freqs + off + room;
-    seg->rest.lens = s->lens + off + room;
+    return s->nsegments > 1 ? &s->segments[1 + c] : &s->segments[0];
+}
+
+/* Context mode: choose every plane's bucket count; returns -1 on out of memory. */
+static int analyse_context(EncodeState *s, const void *src, size_t count, size_t channels,
+                           size_t width, int wide, unsigned bits)
+{
+    size_t seg = count / channels, itemsize = wide ? 2 : 1;
+    s->planes = calloc(channels, sizeof *s->planes);
+    if (!s->planes || context_work_alloc(&s->cw, seg, wide, bits) < 0)
+        return -1;
+    s->context_bits = 0;
+    for (size_t c = 0; c < channels; c++) {
+        uint64_t b = choose_buckets(&s->cw, (const uint8_t *)src + c * seg * itemsize, seg, width,
+                                    wide, bits, plane_segment(s, c), &s->planes[c]);
+        if (b == UINT64_MAX)
+            return -1;
+        s->context_bits += b;
+    }
+    return 0;
 }
 
 /*
  * Histogram and plan the whole array and (want_channels: 1 if it may pay, 2 forced) every
- * channel; returns -1 on out of memory.  Per-channel planning is skipped when even its floor,
- * 1 + 2B bits per table, is above the one-table size (many tiny channels).
+ * channel, then (width > 0) the context mode; returns -1 on out of memory.  Per-channel and
+ * context planning are skipped when even the per-channel floor, 1 + 2B bits per table, is above
+ * the one-table size (many tiny channels).
  */
 static int analyse(EncodeState *s, const void *src, size_t count, size_t channels, int wide,
-                   unsigned bits, int want_channels)
+                   unsigned bits, int want_channels, size_t width)
 {
     size_t alphabet = (size_t)1 << bits, hsize = alphabet < 256 ? 256 : alphabet;
     size_t per = channels > 1 && want_channels ? channels : 0, seg = count / channels;
@@ -1066,18 +1355,15 @@ static int analyse(EncodeState *s, const void *src, size_t count, size_t channel
     size_t cap = 2 * (alphabet + per * room), itemsize = wide ? 2 : 1;
     s->nsegments = 1 + per;
     s->segments = calloc(s->nsegments, sizeof *s->segments);
-    s->syms = malloc(cap * sizeof *s->syms);
-    s->freqs = malloc(cap * sizeof *s->freqs);
-    s->lens = malloc(cap);
     s->hist = calloc(2 * hsize, sizeof *s->hist);
     s->scratch = malloc(2 * hsize * sizeof *s->scratch);
-    if (!s->segments || !s->syms || !s->freqs || !s->lens || !s->hist || !s->scratch)
+    if (pool_alloc(&s->pool, cap) < 0 || !s->segments || !s->hist || !s->scratch)
         return -1;
     uint32_t *global = s->hist, *scratch = s->hist + hsize;
     for (size_t c = 0; c < per; c++) {
         const void *part = (const uint8_t *)src + c * seg * itemsize;
         Segment *sg = &s->segments[1 + c];
-        attach_tables(s, sg, 2 * (alphabet + c * room), room); /* segment 0 comes first */
+        attach_tables(&s->pool, sg, 2 * (alphabet + c * room), room); /* segment 0 first */
         histogram(part, seg, scratch, wide);
         extract_used(scratch, hsize, part, seg, wide, &sg->plain, s->scratch);
         for (size_t j = 0; j < sg->plain.nused; j++)
@@ -1086,17 +1372,19 @@ static int analyse(EncodeState *s, const void *src, size_t count, size_t channel
     if (!per)
         histogram(src, count, global, wide);
     Segment *whole = &s->segments[0];
-    attach_tables(s, whole, 0, alphabet);
+    attach_tables(&s->pool, whole, 0, alphabet);
     extract_used(global, hsize, src, count, wide, &whole->plain, s->scratch);
     if (plan_segment(whole, src, count, wide, bits) < 0)
         return -1;
     if (want_channels == 1 && (uint64_t)per * (1 + 2 * bits) >= whole->bits)
-        s->nsegments = 1; /* per-channel tables cannot win */
+        return s->nsegments = 1, 0; /* per-channel tables cannot win */
     for (size_t c = 0; c + 1 < s->nsegments; c++) {
         const void *part = (const uint8_t *)src + c * seg * itemsize;
         if (plan_segment(&s->segments[1 + c], part, seg, wide, bits) < 0)
             return -1;
     }
+    if (width && (channels == 1 || s->nsegments > 1))
+        return analyse_context(s, src, count, channels, width, wide, bits);
     return 0;
 }
 
@@ -1105,21 +1393,63 @@ static uint64_t mode_bits(const EncodeState *s, int mode)
     uint64_t total = 0;
     if (mode == MODE_SINGLE)
         return s->segments[0].bits;
+    if (mode == MODE_CONTEXT)
+        return s->context_bits;
     for (size_t i = 1; i < s->nsegments; i++)
         total += s->segments[i].bits;
     return total;
 }
 
-static PyObject *write_payload(const EncodeState *s, int mode, const void *src, size_t count,
-                               size_t channels, int wide, unsigned bits)
+#define MAX_HEADER_BYTES (1 + 3 * MAX_VARINT_BYTES)
+
+/* Byte 0, count, channels and (context mode) width; returns the header's length. */
+static size_t put_header(uint8_t *out, int mode, unsigned bits, size_t count, size_t channels,
+                         size_t width)
 {
-    uint8_t header[1 + 2 * MAX_VARINT_BYTES];
-    size_t hlen = 0;
-    header[hlen++] = (uint8_t)((mode << 4) | (bits - 1));
-    hlen += put_varint(header + hlen, count);
-    hlen += put_varint(header + hlen, channels);
+    size_t n = 0;
+    out[n++] = (uint8_t)((mode << 4) | (bits - 1));
+    n += put_varint(out + n, count);
+    n += put_varint(out + n, channels);
+    if (mode == MODE_CONTEXT)
+        n += put_varint(out + n, width);
+    return n;
+}
+
+/* Exact payload bytes of a mode. */
+static size_t payload_bytes(const EncodeState *s, int mode, unsigned bits, size_t count,
+                            size_t channels, size_t width)
+{
+    uint8_t header[MAX_HEADER_BYTES];
     uint64_t nbits = count ? mode_bits(s, mode) : 0;
-    size_t total = hlen + (size_t)((nbits + 7) / 8);
+    return put_header(header, mode, bits, count, channels, width) + (size_t)((nbits + 7) / 8);
+}
+
+/* Every plane in context mode: its bucket field, then one table or its context tables + data. */
+static void write_context_planes(BitWriter *w, EncodeState *s, const void *src, size_t count,
+                                 size_t channels, size_t width, int wide, unsigned bits,
+                                 uint32_t *enc)
+{
+    size_t seg = count / channels, itemsize = wide ? 2 : 1;
+    for (size_t c = 0; c < channels; c++) {
+        const void *part = (const uint8_t *)src + c * seg * itemsize;
+        const PlaneChoice *choice = &s->planes[c];
+        if (choice->buckets == 1) {
+            bw_put(w, 0, BUCKET_FIELD_BITS);
+            write_segment(w, plane_segment(s, c), part, seg, wide, bits, enc);
+            continue;
+        }
+        plane_activity(&s->cw, part, seg, width, choice->ref, wide);
+        plan_contexts(&s->cw, part, seg, wide, bits, choice->ref, choice->buckets); /* as sized */
+        write_context_plane(w, &s->cw, part, seg, wide, bits, choice);
+    }
+}
+
+static PyObject *write_payload(EncodeState *s, int mode, const void *src, size_t count,
+                               size_t channels, size_t width, int wide, unsigned bits)
+{
+    uint8_t header[MAX_HEADER_BYTES];
+    size_t hlen = put_header(header, mode, bits, count, channels, width);
+    size_t total = payload_bytes(s, mode, bits, count, channels, width);
     uint8_t *out = malloc(total + 16);
     uint32_t *enc = malloc(((size_t)1 << bits) * sizeof *enc);
     if (!out || !enc) {
@@ -1129,11 +1459,15 @@ static PyObject *write_payload(const EncodeState *s, int mode, const void *src, 
     }
     memcpy(out, header, hlen);
     BitWriter w = {out + hlen, 0, 0, 0, 0};
-    size_t first = mode == MODE_SINGLE ? 0 : 1, nseg = mode == MODE_SINGLE ? 1 : channels;
-    size_t seg = count / nseg;
-    for (size_t i = 0; count && i < nseg; i++)
-        write_segment(&w, &s->segments[first + i],
-                      (const uint8_t *)src + i * seg * (wide ? 2 : 1), seg, wide, bits, enc);
+    if (count && mode == MODE_CONTEXT) {
+        write_context_planes(&w, s, src, count, channels, width, wide, bits, enc);
+    } else {
+        size_t first = mode == MODE_SINGLE ? 0 : 1, nseg = mode == MODE_SINGLE ? 1 : channels;
+        size_t seg = count / nseg;
+        for (size_t i = 0; count && i < nseg; i++)
+            write_segment(&w, &s->segments[first + i],
+                          (const uint8_t *)src + i * seg * (wide ? 2 : 1), seg, wide, bits, enc);
+    }
     size_t written = hlen + bw_finish(&w);
     PyObject *result = NULL;
     if (written != total)
@@ -1145,13 +1479,35 @@ static PyObject *write_payload(const EncodeState *s, int mode, const void *src, 
     return result;
 }
 
+/* The smallest mode that `mode` allows (ties go to the lower mode). */
+static int choose_mode(const EncodeState *s, int mode, unsigned bits, size_t count,
+                       size_t channels, size_t width)
+{
+    int chosen = MODE_SINGLE;
+    if (!count)
+        return chosen;
+    size_t best = payload_bytes(s, MODE_SINGLE, bits, count, channels, width);
+    if (s->nsegments > 1 && (mode == MODE_PER_CHANNEL || mode == MODE_AUTO)) {
+        size_t b = payload_bytes(s, MODE_PER_CHANNEL, bits, count, channels, width);
+        if (mode == MODE_PER_CHANNEL || b < best) {
+            chosen = MODE_PER_CHANNEL;
+            best = b;
+        }
+    }
+    if (s->planes && (mode == MODE_CONTEXT || mode == MODE_AUTO) &&
+        (mode == MODE_CONTEXT ||
+         payload_bytes(s, MODE_CONTEXT, bits, count, channels, width) < best))
+        chosen = MODE_CONTEXT;
+    return chosen;
+}
+
 static PyObject *py_encode(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     int itemsize, bits, mode;
-    Py_ssize_t channels;
+    Py_ssize_t channels, width;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*iini", &view, &itemsize, &bits, &channels, &mode))
+    if (!PyArg_ParseTuple(args, "y*iinni", &view, &itemsize, &bits, &channels, &width, &mode))
         return NULL;
     PyObject *result = NULL;
     EncodeState s = {0};
@@ -1163,28 +1519,32 @@ static PyObject *py_encode(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "alphabet_bits must be in 1..16");
     } else if (channels < 1 || count % (size_t)channels) {
         PyErr_SetString(PyExc_ValueError, "channels must be >= 1 and divide the symbol count");
+    } else if (width < 0 || (width && (count / (size_t)channels) % (size_t)width)) {
+        PyErr_SetString(PyExc_ValueError, "width must be 0 or divide the symbols per channel");
     } else if (count > UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "at most 2^32-1 symbols per call");
-    } else if (mode < MODE_AUTO || mode > MODE_PER_CHANNEL) {
-        PyErr_SetString(PyExc_ValueError, "mode must be -1 (auto), 0 or 1");
+    } else if (mode < MODE_AUTO || mode > MODE_CONTEXT || (mode == MODE_CONTEXT && !width)) {
+        PyErr_SetString(PyExc_ValueError, "mode must be -1 (auto), 0, 1 or 2 (needs a width)");
     } else if (or_reduce(view.buf, count, wide) >> bits) {
         PyErr_Format(PyExc_ValueError, "a symbol is >= 2**alphabet_bits = %d", 1 << bits);
     } else {
-        int want = channels < 2 || mode == MODE_SINGLE ? 0 : mode == MODE_PER_CHANNEL ? 2 : 1;
+        int want = channels < 2 || mode == MODE_SINGLE ? 0
+                   : mode == MODE_AUTO             ? 1
+                                                   : 2;
+        size_t ctx_width = mode == MODE_AUTO || mode == MODE_CONTEXT ? (size_t)width : 0;
         int rc = 0;
         /* the GIL stays held: another thread mutating the array after the range check
          * could otherwise push a symbol past the tables */
         if (count)
-            rc = analyse(&s, view.buf, count, (size_t)channels, wide, (unsigned)bits, want);
+            rc = analyse(&s, view.buf, count, (size_t)channels, wide, (unsigned)bits, want,
+                         ctx_width);
         if (rc < 0) {
             PyErr_NoMemory();
         } else {
-            int chosen = MODE_SINGLE;
-            if (count && s.nsegments > 1 &&
-                (want == 2 || mode_bits(&s, MODE_PER_CHANNEL) < mode_bits(&s, MODE_SINGLE)))
-                chosen = MODE_PER_CHANNEL;
-            result = write_payload(&s, chosen, view.buf, count, (size_t)channels, wide,
-                                   (unsigned)bits);
+            int chosen = choose_mode(&s, mode, (unsigned)bits, count, (size_t)channels,
+                                     (size_t)width);
+            result = write_payload(&s, chosen, view.buf, count, (size_t)channels, (size_t)width,
+                                   wide, (unsigned)bits);
         }
     }
     free_state(&s);
@@ -1216,7 +1576,7 @@ static const char *read_varint(const uint8_t *p, size_t len, size_t *pos, uint64
 }
 
 static const char *check_header(const uint8_t *p, size_t len, size_t *pos, unsigned bits,
-                                uint64_t count, uint64_t channels, int *mode)
+                                uint64_t count, uint64_t channels, int *mode, uint64_t *width)
 {
     uint64_t got_count, got_channels;
     const char *err;
@@ -1226,7 +1586,7 @@ static const char *check_header(const uint8_t *p, size_t len, size_t *pos, unsig
     *pos = 1;
     if ((p[0] & 15u) + 1 != bits)
         return "payload alphabet_bits differs from the frame header";
-    if (*mode != MODE_SINGLE && *mode != MODE_PER_CHANNEL)
+    if (*mode != MODE_SINGLE && *mode != MODE_PER_CHANNEL && *mode != MODE_CONTEXT)
         return "unknown table mode";
     if ((err = read_varint(p, len, pos, &got_count)))
         return err;
@@ -1236,6 +1596,13 @@ static const char *check_header(const uint8_t *p, size_t len, size_t *pos, unsig
         return err;
     if (got_channels != channels)
         return "payload channel count differs from the frame header";
+    *width = 0;
+    if (*mode != MODE_CONTEXT)
+        return NULL;
+    if ((err = read_varint(p, len, pos, width)))
+        return err;
+    if (*width == 0 || (count / channels) % *width)
+        return "context mode width does not divide the symbols per channel";
     return NULL;
 }
 
@@ -1254,28 +1621,145 @@ static const char *check_end(const BitReader *r)
 typedef struct {
     uint16_t *syms;
     uint8_t *lens;
-    Decoder d;
+    Decoder d[MAX_BUCKETS];  /* [0] for plain segments; all MAX_BUCKETS in context mode */
+    size_t ndecoders;        /* how many have their sorted/lut buffers */
 } DecodeState;
+
+static int decode_state_alloc(DecodeState *s, unsigned bits, size_t ndecoders)
+{
+    size_t alphabet = (size_t)1 << bits;
+    memset(s, 0, sizeof *s);
+    s->ndecoders = ndecoders;
+    s->syms = malloc(alphabet * sizeof *s->syms);
+    s->lens = malloc(alphabet);
+    int ok = s->syms && s->lens;
+    for (size_t i = 0; i < ndecoders; i++) {
+        s->d[i].sorted = malloc(alphabet * sizeof *s->d[i].sorted);
+        s->d[i].lut = malloc(((size_t)1 << LUT_MAX_BITS) * sizeof *s->d[i].lut);
+        ok = ok && s->d[i].sorted && s->d[i].lut;
+    }
+    return ok ? 0 : -1;
+}
+
+static void decode_state_free(DecodeState *s)
+{
+    free(s->syms);
+    free(s->lens);
+    for (size_t i = 0; i < s->ndecoders; i++) {
+        free(s->d[i].sorted);
+        free(s->d[i].lut);
+    }
+}
+
+/* A table header: kind bit, sparse fields, dictionary; builds decoder d for a segment of n. */
+static const char *read_table(BitReader *r, DecodeState *s, Decoder *d, unsigned bits, size_t n,
+                              int *sparse, uint32_t *mps, unsigned *k)
+{
+    size_t nused;
+    *sparse = (int)br_bits(r, 1);
+    *mps = 0;
+    *k = 0;
+    if (*sparse) {
+        *mps = br_bits(r, bits);
+        *k = br_bits(r, EG_K_BITS);
+    }
+    const char *err = read_dictionary(r, bits, s->syms, s->lens, &nused);
+    return err ? err : build_decoder(d, s->syms, s->lens, nused, n);
+}
 
 /* One segment: table kind, dictionary, then its bitstream. */
 static const char *decode_segment(BitReader *r, DecodeState *s, unsigned bits, void *dst,
                                   size_t n, int wide)
 {
-    size_t nused;
-    uint32_t mps = 0;
-    unsigned k = 0;
-    int sparse = (int)br_bits(r, 1);
-    if (sparse) {
-        mps = br_bits(r, bits);
-        k = br_bits(r, EG_K_BITS);
-    }
-    const char *err = read_dictionary(r, bits, s->syms, s->lens, &nused);
+    uint32_t mps;
+    unsigned k;
+    int sparse;
+    const char *err = read_table(r, s, &s->d[0], bits, n, &sparse, &mps, &k);
     if (!err)
-        err = build_decoder(&s->d, s->syms, s->lens, nused, n);
-    if (!err)
-        err = sparse ? decode_sparse(r, &s->d, mps, k, dst, n, wide)
-                     : decode_plain(r, &s->d, dst, n, wide);
+        err = sparse ? decode_sparse(r, &s->d[0], mps, k, dst, n, wide)
+                     : decode_plain(r, &s->d[0], dst, n, wide);
     return err;
+}
+
+/* Interleaved-run state of one sparse context table (see write_context_plane). */
+typedef struct {
+    int sparse, need_run;
+    uint32_t mps;
+    unsigned k;
+    uint64_t left_in_run;
+} ContextState;
+
+/*
+ * The symbols of a context-mode plane, in scan order, each with the table its decoded left and
+ * up neighbours select.  Every symbol consumes at most one run and one code, runs are checked
+ * against the symbols left in the plane, and every sparse context must end exactly: waiting for
+ * a run (which must then be a final 0) or with its last run used up.
+ */
+static inline __attribute__((always_inline)) const char *
+decode_context_impl(BitReader *r, DecodeState *s, ContextState *cs, unsigned buckets,
+                    uint32_t ref, void *dst, size_t n, size_t width, int wide)
+{
+    unsigned last = buckets - 1;
+    const char *err;
+    for (size_t i = 0, col = 0; i < n; i++) {
+        uint32_t left = col ? sym_at(dst, i - 1, wide) : ref;
+        uint32_t up = i >= width ? sym_at(dst, i - width, wide) : ref, sym;
+        unsigned c = activity(left, up, ref);
+        ContextState *t = &cs[c < last ? c : last];
+        col = col + 1 == width ? 0 : col + 1;
+        if (t->sparse && t->need_run) {
+            int64_t quotient = br_eg(r, MAX_RUN_EG_ZEROS);
+            if (quotient < 0)
+                return "corrupt run length";
+            t->left_in_run = ((uint64_t)quotient << t->k) | br_bits(r, t->k);
+            if (br_overrun(r))
+                return "payload truncated inside a bitstream";
+            if (t->left_in_run > n - i)
+                return "run of the dominant symbol overflows its plane";
+            t->need_run = 0;
+        }
+        if (t->sparse && t->left_in_run) {
+            t->left_in_run--;
+            store_symbol(dst, i, t->mps, wide);
+            continue;
+        }
+        t->need_run = 1;
+        if ((err = decode_symbol(r, &s->d[t - cs], &sym)))
+            return err;
+        store_symbol(dst, i, sym, wide);
+    }
+    for (unsigned c = 0; c < buckets; c++) {
+        if (!cs[c].sparse)
+            continue;
+        if (cs[c].left_in_run)
+            return "run of the dominant symbol overflows its context";
+        if (cs[c].need_run && (br_eg(r, MAX_RUN_EG_ZEROS) != 0 || br_bits(r, cs[c].k) != 0))
+            return "final run of a context is not zero";
+    }
+    return br_overrun(r) ? "payload truncated inside a bitstream" : NULL;
+}
+
+/* One plane in context mode: bucket count, then one table or reference + context tables. */
+static const char *decode_context_plane(BitReader *r, DecodeState *s, unsigned bits, void *dst,
+                                        size_t n, size_t width, int wide)
+{
+    ContextState cs[MAX_BUCKETS];
+    unsigned buckets = br_bits(r, BUCKET_FIELD_BITS) + 1;
+    if (buckets == 1)
+        return decode_segment(r, s, bits, dst, n, wide);
+    uint32_t ref = br_bits(r, bits);
+    for (unsigned c = 0; c < buckets; c++) {
+        const char *err = read_table(r, s, &s->d[c], bits, n, &cs[c].sparse, &cs[c].mps,
+                                     &cs[c].k);
+        if (err)
+            return err;
+        cs[c].need_run = 1;
+        cs[c].left_in_run = 0;
+    }
+    if (br_overrun(r))
+        return "payload truncated inside a dictionary";
+    return wide ? decode_context_impl(r, s, cs, buckets, ref, dst, n, width, 1)
+                : decode_context_impl(r, s, cs, buckets, ref, dst, n, width, 0);
 }
 
 static const char *decode_all(const uint8_t *p, size_t len, void *out, unsigned bits,
@@ -1283,29 +1767,25 @@ static const char *decode_all(const uint8_t *p, size_t len, void *out, unsigned 
 {
     size_t pos;
     int mode;
-    const char *err = check_header(p, len, &pos, bits, count, channels, &mode);
+    uint64_t width;
+    const char *err = check_header(p, len, &pos, bits, count, channels, &mode, &width);
     if (err)
         return err;
     if (count == 0)
         return pos == len ? NULL : "trailing bytes after an empty payload";
     size_t nseg = mode == MODE_SINGLE ? 1 : channels, seg = count / nseg;
-    size_t alphabet = (size_t)1 << bits;
     DecodeState s;
-    s.syms = malloc(alphabet * sizeof *s.syms);
-    s.lens = malloc(alphabet);
-    s.d.sorted = malloc(alphabet * sizeof *s.d.sorted);
-    s.d.lut = malloc(((size_t)1 << LUT_MAX_BITS) * sizeof *s.d.lut);
     BitReader r = {p + pos, len - pos, 0, 0, 0};
-    if (!s.syms || !s.lens || !s.d.sorted || !s.d.lut)
+    if (decode_state_alloc(&s, bits, mode == MODE_CONTEXT ? MAX_BUCKETS : 1) < 0)
         err = "out of memory";
-    for (size_t i = 0; i < nseg && !err; i++)
-        err = decode_segment(&r, &s, bits, (uint8_t *)out + i * seg * (wide ? 2 : 1), seg, wide);
+    for (size_t i = 0; i < nseg && !err; i++) {
+        void *dst = (uint8_t *)out + i * seg * (wide ? 2 : 1);
+        err = mode == MODE_CONTEXT ? decode_context_plane(&r, &s, bits, dst, seg, width, wide)
+                                   : decode_segment(&r, &s, bits, dst, seg, wide);
+    }
     if (!err)
         err = check_end(&r);
-    free(s.syms);
-    free(s.lens);
-    free(s.d.sorted);
-    free(s.d.lut);
+    decode_state_free(&s);
     return err;
 }
 
@@ -1426,8 +1906,9 @@ static PyObject *py_dictionary_bits(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"encode", py_encode, METH_VARARGS,
-     "encode(symbols_buffer, itemsize, alphabet_bits, channels, mode) -> bytes\n"
-     "mode: -1 = pick the smaller, 0 = one table, 1 = one table per channel."},
+     "encode(symbols_buffer, itemsize, alphabet_bits, channels, width, mode) -> bytes\n"
+     "mode: -1 = pick the smallest, 0 = one table, 1 = one table per channel, 2 = context\n"
+     "tables per channel (needs width > 0: the columns of each channel's plane)."},
     {"decode", py_decode, METH_VARARGS,
      "decode(payload, out_buffer, alphabet_bits, count, channels) -> None or error message"},
     {"code_lengths", py_code_lengths, METH_VARARGS,

@@ -3,8 +3,10 @@
 The acceptance target of the lossless stage is: bytes (dictionaries included) ≤ zlib's with
 ``compressobj(9, DEFLATED, -15, 9, Z_HUFFMAN_ONLY)`` on the same uint8 symbols, and encode and
 decode each ≥ 0.5× zlib's speed.  :func:`compare_with_zlib` measures exactly that on any list of
-symbol arrays; :func:`main` runs it on synthetic latent-like frames (real latents and a CLI are
-wired elsewhere).
+symbol arrays; :func:`compare_modes` sets the table modes side by side (what the context mode,
+mode 2, gains over one table per channel, and what it costs in speed); :func:`main` runs both
+on synthetic latent-like frames (real latents: ``latentlink bench-huffman`` and
+``benchmarks/context_coding.py``).
 
 Example::
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -57,7 +59,83 @@ def compare_with_zlib(
         "zlib": reference,
         "entropy_bytes": sum(huffman.entropy_bits(array) for array in symbol_arrays) / 8,
         "symbols": symbols,
+        "modes": compare_modes(symbol_arrays, alphabet_bits, channels, repeats),
     }
+
+
+MODE_NAMES = {
+    huffman.MODE_SINGLE: "one table",
+    huffman.MODE_PER_CHANNEL: "per channel",
+    huffman.MODE_CONTEXT: "context",
+}
+
+
+def compare_modes(
+    symbol_arrays: list[np.ndarray], alphabet_bits: int, channels: int, repeats: int = 5
+) -> dict:
+    """Bytes per frame and speed of each table mode forced, and of the automatic choice.
+
+    Returns ``{"frames", "rows": {name: {"bytes_per_frame", "encode_ms", "decode_ms",
+    "encode_msym_s", "decode_msym_s"}}, "chosen": {mode name: share of frames},
+    "entropy_bytes_per_frame": {"one table", "per channel"}}`` with ms per frame (best of
+    ``repeats``).  The context mode needs channels × h × w arrays; for others it is left out.
+    """
+    frames = len(symbol_arrays)
+    symbols = sum(int(array.size) for array in symbol_arrays)
+    planar = all(array.ndim == 3 and array.shape[0] == channels for array in symbol_arrays)
+    modes = [huffman.MODE_SINGLE, huffman.MODE_PER_CHANNEL]
+    modes += [huffman.MODE_CONTEXT] if planar else []
+    rows = {}
+    for mode in [*modes, huffman._AUTO]:
+        row = _measure(
+            symbol_arrays,
+            lambda array, mode=mode: huffman._encode(array, alphabet_bits, channels, mode),
+            lambda payload, array: huffman.decode(payload, alphabet_bits, array.size, channels),
+            repeats,
+        )
+        rows[MODE_NAMES.get(mode, "auto")] = {
+            "bytes_per_frame": row["bytes"] / frames,
+            "encode_ms": 1e3 * symbols / row["encode_msym_s"] / 1e6 / frames,
+            "decode_ms": 1e3 * symbols / row["decode_msym_s"] / 1e6 / frames,
+            "encode_msym_s": row["encode_msym_s"],
+            "decode_msym_s": row["decode_msym_s"],
+        }
+    chosen = [
+        huffman.payload_mode(huffman.encode(array, alphabet_bits, channels))
+        for array in symbol_arrays
+    ]
+    return {
+        "frames": frames,
+        "rows": rows,
+        "chosen": {MODE_NAMES[mode]: chosen.count(mode) / frames for mode in modes},
+        "entropy_bytes_per_frame": {
+            "one table": sum(huffman.entropy_bits(array) for array in symbol_arrays) / 8 / frames,
+            "per channel": sum(
+                huffman.entropy_bits(plane)
+                for array in symbol_arrays
+                for plane in np.reshape(array, (channels, -1))
+            )
+            / 8
+            / frames,
+        },
+    }
+
+
+def print_modes(result: dict) -> None:
+    """The table of :func:`compare_modes`: one row per mode, then the choice and the bounds."""
+    base = result["rows"]["per channel"]["bytes_per_frame"]
+    print(f"  {'mode':<12} {'B/frame':>9} {'vs per-ch.':>10} {'enc ms':>7} {'dec ms':>7} "
+          f"{'enc Msym/s':>10} {'dec Msym/s':>10}")
+    for name, row in result["rows"].items():
+        print(
+            f"  {name:<12} {row['bytes_per_frame']:9.0f} "
+            f"{100 * (row['bytes_per_frame'] / base - 1):+9.1f}% {row['encode_ms']:7.2f} "
+            f"{row['decode_ms']:7.2f} {row['encode_msym_s']:10.1f} {row['decode_msym_s']:10.1f}"
+        )
+    shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in result["chosen"].items())
+    bounds = result["entropy_bytes_per_frame"]
+    print(f"  chosen: {shares}; order-0 entropy per frame: one table {bounds['one table']:.0f} B,"
+          f" per channel {bounds['per channel']:.0f} B")
 
 
 def _measure(
@@ -139,14 +217,6 @@ def _synthetic_frame(
     return float2int(latent.astype(np.float32), bits).codes
 
 
-def _table_mode_bytes(arrays: Iterable[np.ndarray], channels: int, bits: int) -> tuple[int, int]:
-    """Bytes with one table and with per-channel tables forced: does per-channel pay?"""
-    arrays = list(arrays)
-    single = sum(len(huffman._encode(a, bits, channels, huffman.MODE_SINGLE)) for a in arrays)
-    per = sum(len(huffman._encode(a, bits, channels, huffman.MODE_PER_CHANNEL)) for a in arrays)
-    return single, per
-
-
 def _print_row(name: str, row: dict, entropy_bytes: float) -> None:
     if row["bytes"] is None:
         print(f"  {name:<5} (skipped: zlib codes bytes, alphabet_bits > 8)")
@@ -167,7 +237,6 @@ def main() -> None:
     for kind, frames, shape in cases:
         arrays = synthetic_latents(kind, frames, shape, bits=8, seed=1)
         result = compare_with_zlib(arrays, alphabet_bits=8, channels=shape[0])
-        single, per = _table_mode_bytes(arrays, shape[0], 8)
         entropy = result["entropy_bytes"]
         print(
             f"{kind}: {frames} frames of {'×'.join(map(str, shape))} uint8 "
@@ -175,10 +244,7 @@ def main() -> None:
         )
         _print_row("ours", result["ours"], entropy)
         _print_row("zlib", result["zlib"], entropy)
-        print(
-            f"  table modes: one table {single} B, per channel {per} B "
-            f"({100 * (per - single) / single:+.1f} %)"
-        )
+        print_modes(result["modes"])
     arrays = synthetic_latents("laplace", 2, (16, 45, 60), bits=12, seed=2)
     result = compare_with_zlib(arrays, alphabet_bits=12, channels=16)
     print(f"laplace, 12-bit: 2 frames ({result['symbols']} symbols)")
