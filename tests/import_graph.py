@@ -26,8 +26,10 @@ IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 
 @dataclass(frozen=True)
 class Import:
-    """One import statement's effect: ``path``'s line ``line`` imports module ``target``."""
+    """One import statement's effect: module ``source`` (file ``path``), at line ``line``,
+    imports module ``target``."""
 
+    source: str
     path: Path
     line: int
     target: str
@@ -67,13 +69,13 @@ def read_imports(path: Path, name: str, modules: set[str]) -> list[Import]:
 
     def visit(node: ast.AST, optional: bool, typing_only: bool) -> None:
         if isinstance(node, ast.Import):
-            found.extend(Import(path, node.lineno, alias.name, optional, typing_only)
+            found.extend(Import(name, path, node.lineno, alias.name, optional, typing_only)
                          for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
             targets = [base] + [f"{base}.{alias.name}" for alias in node.names
                                 if f"{base}.{alias.name}" in modules]
-            found.extend(Import(path, node.lineno, target, optional, typing_only)
+            found.extend(Import(name, path, node.lineno, target, optional, typing_only)
                          for target in targets)
         elif isinstance(node, ast.Try | ast.TryStar):
             guarded = any(catches_import_error(handler) for handler in node.handlers)
