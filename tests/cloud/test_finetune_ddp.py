@@ -89,7 +89,8 @@ def test_standalone_run_registers_and_promotes(spec_file: Path, codec) -> None:
 
 
 def test_two_gloo_ranks_agree_and_rank0_writes_once(spec_file: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "shared"), str(REPO)])}  # this checkout's
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "cloud_service.finetune.train", "--job-spec", str(spec_file)],
