@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from latentlink.data.palette import colour
+from latentlink.data.palette import colour_table
 
 PNG_LEVEL = 3
 """zlib level: masks and reconstructions compress well at low levels, and the CPU time is
@@ -28,12 +28,15 @@ def decode_mask(mask_png: bytes) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8)
 
 
-def colourise(mask_png: bytes, class_names: tuple[str, ...]) -> bytes:
-    """A stored mask → the same indices as a palette PNG, each class in its colour."""
+def palette_png(mask_png: bytes, class_names: tuple[str, ...]) -> bytes:
+    """A stored mask → the same indices as a palette PNG, each class in the figures' colour.
+
+    Indexed rather than RGB: the pixels stay the class indices (a client can read either the
+    colours or the classes) and the file stays as small as the mask.
+    """
     labels = decode_mask(mask_png)
     image = Image.frombytes("P", (labels.shape[1], labels.shape[0]), labels.tobytes())
-    flat = [channel for name in class_names for channel in colour(name)]
-    image.putpalette(flat + [0] * (768 - len(flat)))
+    image.putpalette(colour_table(class_names)[:256].tobytes())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
     return buffer.getvalue()

@@ -1,7 +1,9 @@
-"""Shared fixtures: small synthetic data sets written in the layouts the loaders read."""
+"""Shared fixtures: small synthetic data sets written in the layouts the loaders read, and torch
+on one thread."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +38,18 @@ def camvid_root() -> Path:
     if not (CAMVID_ROOT / "val").is_dir():
         pytest.skip(f"CamVid not found at {CAMVID_ROOT}")
     return CAMVID_ROOT
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one thread for the test, then as before: the small models tests build run no
+    slower on one thread, and the suite shares its cores with whatever else the machine runs.
+
+    torch is imported here, not at the top: the edge tests share this conftest and need no torch.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

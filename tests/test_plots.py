@@ -1,9 +1,11 @@
-"""RD plots render to a PNG of the documented size; the Markdown table is complete and sorted."""
+"""RD plots render curves into a PNG of the documented size; the Markdown table is complete and
+sorted."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -21,17 +23,37 @@ CLASSICAL = {
 }
 
 
-@pytest.mark.parametrize("metric", ["psnr", "ssim"])
-def test_plot_rd_writes_png_of_expected_size(tmp_path: Path, metric: str) -> None:
-    path = plot_rd(POINTS, metric, tmp_path / "figs" / f"{metric}.png", CLASSICAL, title="RD")
-    assert path.stat().st_size > 0
+SATURATION = 80
+"""Spread between a pixel's largest and smallest channel above which it is coloured: axes, ticks,
+labels and the background are greys, so only the drawn curves and their labels reach it."""
+
+
+def coloured_pixels(path: Path) -> int:
+    """How many pixels of the figure a curve coloured; asserts the file is a PNG of the
+    documented size first."""
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.size == (round(FIGSIZE_INCHES[0] * DPI), round(FIGSIZE_INCHES[1] * DPI))
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    return int(np.count_nonzero(pixels.max(axis=-1) - pixels.min(axis=-1) > SATURATION))
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim"])
+def test_plot_rd_writes_png_of_expected_size(tmp_path: Path, metric: str) -> None:
+    path = plot_rd(POINTS, metric, tmp_path / "figs" / f"{metric}.png", CLASSICAL, title="RD")
+    assert coloured_pixels(path) > 1000
 
 
 def test_plot_rd_without_classical_curves(tmp_path: Path) -> None:
-    assert plot_rd(POINTS, "psnr", tmp_path / "learned.png").stat().st_size > 0
+    learned = coloured_pixels(plot_rd(POINTS, "psnr", tmp_path / "learned.png"))
+    both = coloured_pixels(plot_rd(POINTS, "psnr", tmp_path / "both.png", CLASSICAL))
+    assert 1000 < learned < both
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels")
+def test_an_empty_figure_has_no_coloured_pixels(tmp_path: Path) -> None:
+    """The measure above sees curves, not the frame: without points nothing is coloured."""
+    assert coloured_pixels(plot_rd([], "psnr", tmp_path / "empty.png")) == 0
 
 
 def test_plot_rd_rejects_unknown_metric(tmp_path: Path) -> None:

@@ -33,12 +33,7 @@ from latentlink.training.seg_trainer import SegTrainer, poly_lr, segmentation_lo
 IGNORE = len(CAMVID_CLASSES)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_codec(depth: int = 2, seed: int = 0) -> TorchCodec:

@@ -27,12 +27,7 @@ def model_input(config: SegmenterConfig, height: int, width: int, batch: int = 2
     return torch.rand(batch, 16, math.ceil(height / s), math.ceil(width / s))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("kind", ["latent", "image"])
@@ -134,8 +129,10 @@ def test_image_segmenters_accept_any_codec(tmp_path):
     path = tmp_path / "seg.pt"
     save_segmenter(build_segmenter(config), config, path, codec_id=None, class_names=CLASSES,
                    provenance={})
-    _, _, meta = load_segmenter(path)
-    check_codec(meta, CODEC_B)
+    _, loaded_config, meta = load_segmenter(path)
+    assert loaded_config.input_kind == "image" and meta["codec_id"] is None
+    for codec in (CODEC_A, CODEC_B):  # a refusal raises SegmenterWeightsError
+        check_codec(meta, codec)
 
 
 @pytest.mark.parametrize(

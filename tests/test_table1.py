@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -22,12 +21,7 @@ TINY_RECIPE = ["--iterations", "2", "--val-every", "2", "--batch-size", "2", "--
                "--threads", "1", "--quiet", "--figure-frames", "2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_table1(root, out_dir, *extra):

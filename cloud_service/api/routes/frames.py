@@ -124,7 +124,7 @@ def get_segmentation(record: FrameDep, runtime: RuntimeDep,
                             + (f" ({record.seg_error})" if record.seg_error else ""))
     mask = _blob(runtime, record.mask_key)
     if format is MaskFormat.palette:
-        mask = images.colourise(mask, tuple(record.class_shares or ()))
+        mask = images.palette_png(mask, tuple(record.class_shares or ()))
     return Response(mask, media_type=PNG, headers={"X-Segmenter": record.segmenter or ""})
 
 

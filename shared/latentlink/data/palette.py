@@ -31,8 +31,15 @@ def colour(name: str) -> tuple[int, int, int]:
     return round(255 * red), round(255 * green), round(255 * blue)
 
 
+def colour_table(class_names: Sequence[str]) -> np.ndarray:
+    """(classes + 256)×3 uint8 RGB: row i is class i's colour, every row after them void black.
+
+    Its first 256 rows are a PNG palette for uint8 class indices; :func:`colourise` looks labels
+    up in it directly.
+    """
+    return np.array([colour(name) for name in class_names] + [VOID_COLOUR] * 256, dtype=np.uint8)
+
+
 def colourise(labels: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     """H×W class indices → H×W×3 uint8 RGB; indices outside the classes (void) are black."""
-    table = np.array([colour(name) for name in class_names] + [VOID_COLOUR] * 256,
-                     dtype=np.uint8)
-    return table[np.minimum(labels, len(class_names)).astype(np.intp)]
+    return colour_table(class_names)[np.minimum(labels, len(class_names)).astype(np.intp)]

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentlink.models.resnet import conv1x1, conv3x3
+from latentlink.models.resnet import conv1x1, conv_bn_relu
 
 
 class CoordinateGCN(nn.Module):
@@ -102,13 +102,10 @@ class DualGCNHead(nn.Module):
     def __init__(self, in_channels: int, width: int, num_classes: int,
                  dropout: float = 0.1) -> None:
         super().__init__()
-        self.reduce = nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width),
-                                    nn.ReLU(inplace=True))
+        self.reduce = conv_bn_relu(in_channels, width)
         self.dualgcn = DualGCN(width)
-        self.post = nn.Sequential(conv3x3(width, width), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True))
-        self.bottleneck = nn.Sequential(conv3x3(in_channels + width, width), nn.BatchNorm2d(width),
-                                        nn.ReLU(inplace=True))
+        self.post = conv_bn_relu(width, width)
+        self.bottleneck = conv_bn_relu(in_channels + width, width)
         self.dropout = nn.Dropout2d(dropout)
         self.classifier = nn.Conv2d(width, num_classes, 1)
 
@@ -123,8 +120,7 @@ class AuxHead(nn.Module):
     def __init__(self, in_channels: int, width: int, num_classes: int,
                  dropout: float = 0.1) -> None:
         super().__init__()
-        self.block = nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width),
-                                   nn.ReLU(inplace=True), nn.Dropout2d(dropout))
+        self.block = nn.Sequential(*conv_bn_relu(in_channels, width), nn.Dropout2d(dropout))
         self.classifier = nn.Conv2d(width, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

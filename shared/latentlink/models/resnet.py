@@ -16,11 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-
-def conv3x3(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
-    """3×3 convolution without bias (a BatchNorm follows), 'same' padding at any dilation."""
-    return nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation,
-                     bias=False)
+from latentlink.models.layers import conv3x3
 
 
 def conv1x1(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
@@ -28,7 +24,7 @@ def conv1x1(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
 
 
 def conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(conv3x3(in_ch, out_ch, stride), nn.BatchNorm2d(out_ch),
+    return nn.Sequential(conv3x3(in_ch, out_ch, stride, bias=False), nn.BatchNorm2d(out_ch),
                          nn.ReLU(inplace=True))
 
 
@@ -40,9 +36,9 @@ class BasicBlock(nn.Module):
     def __init__(self, in_ch: int, planes: int, stride: int = 1, dilation: int = 1,
                  downsample: nn.Module | None = None) -> None:
         super().__init__()
-        self.conv1 = conv3x3(in_ch, planes, stride, dilation)
+        self.conv1 = conv3x3(in_ch, planes, stride, dilation=dilation, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, dilation=dilation)
+        self.conv2 = conv3x3(planes, planes, dilation=dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -63,7 +59,7 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.conv1 = conv1x1(in_ch, planes)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride, dilation)
+        self.conv2 = conv3x3(planes, planes, stride, dilation=dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = conv1x1(planes, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
