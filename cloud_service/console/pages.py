@@ -122,8 +122,7 @@ async def models_page(request: Request, operator: OperatorDep, runtime: RuntimeD
                   models=runtime.models, versions=list(reversed(versions)),
                   jobs=[JobOut.from_record(row) for row in rows], jobs_total=total,
                   jobs_next=encode_id_cursor(rows[-1].id) if more else None,
-                  jobs_state=state, states=[s.value for s in JobState],
-                  defaults=Hyperparameters())
+                  jobs_state=state, defaults=Hyperparameters())
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

@@ -5,11 +5,15 @@ CSRF refusals, and pages that name nothing off the server. The browser tests
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
 
 import httpx
 import pytest
+from fastapi import Request, Response
 
-from cloud_service.console.session import COOKIE
+from cloud_service.console.session import COOKIE, SessionCodec
+from cloud_service.core.config import Settings
 from tests.cloud.servers import ADMIN_TOKEN, LiveServer
 
 HTML = {"accept": "text/html"}
@@ -90,3 +94,33 @@ def test_pages_name_nothing_off_the_server(browser: httpx.Client) -> None:
     for asset in ("swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css",
                   "redoc/redoc.standalone.js"):
         assert browser.get(f"/ui/static/vendor/{asset}").status_code == 200
+
+
+def request_with(cookies: dict[str, str]) -> Request:
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    return Request({"type": "http", "method": "GET", "path": "/ui", "scheme": "http",
+                    "server": ("127.0.0.1", 80), "headers": [(b"cookie", header.encode())]})
+
+
+def cookie_of(codec: SessionCodec, session) -> dict[str, str]:
+    response = Response()
+    codec.store(response, request_with({}), session)
+    value = response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    return {COOKIE: value.strip('"')}
+
+
+def test_sessions_end_with_their_lifetime_and_with_a_new_key_or_admin_token(tmp_path) -> None:
+    def codec(secret: str | None, admin: str = ADMIN_TOKEN) -> SessionCodec:
+        return SessionCodec(Settings(data_dir=tmp_path, admin_token=admin,
+                                     console_secret=secret, console_session_s=60))
+
+    issuer = codec("shared-secret")
+    session = issuer.signed_in()
+    assert 59 <= session.expires - time.time() <= 60
+    cookies = cookie_of(issuer, session)
+    assert codec("shared-secret").load(request_with(cookies)) == session  # another replica
+    assert codec("other-secret").load(request_with(cookies)) is None
+    assert codec("shared-secret", "rotated-admin-token").load(request_with(cookies)) is None
+    assert codec(None).load(request_with(cookies)) is None  # random per process
+    expired = cookie_of(issuer, replace(session, expires=time.time() - 1))
+    assert issuer.load(request_with(expired)) is None
