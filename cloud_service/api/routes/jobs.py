@@ -6,15 +6,18 @@ request; its state is read from the database, so any replica answers for any job
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Path, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from cloud_service import crud
 from cloud_service.api.deps import AdminDep, RuntimeDep, SessionDep
 from cloud_service.api.routes.frames import ERROR
-from cloud_service.db.models import FinetuneJob
+from cloud_service.db.models import FinetuneJob, JobState
 from cloud_service.finetune import jobs
 from cloud_service.finetune.spec import JobRequest
-from cloud_service.schemas.jobs import JobOut
+from cloud_service.pagination import CursorError, decode_id_cursor, encode_id_cursor
+from cloud_service.schemas.jobs import JobOut, JobPage
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Path(ge=1, le=2**63 - 1, description="The job's id.")
@@ -29,6 +32,23 @@ def submit_finetune(request: JobRequest, runtime: RuntimeDep, _: AdminDep) -> Jo
     if runtime.jobs is not None:
         runtime.jobs.wake()
     return JobOut.from_record(job)
+
+
+@router.get("", response_model=JobPage, responses={400: ERROR, 401: ERROR, 403: ERROR})
+def list_jobs(
+    session: SessionDep, _: AdminDep,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="A page's `next`.")] = None,
+) -> JobPage:
+    """Jobs, newest first; follow ``next`` for older ones."""
+    try:
+        before = decode_id_cursor(cursor) if cursor is not None else None
+    except CursorError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from error
+    rows, total, more = crud.jobs.page(session, state=state, before=before, limit=limit)
+    return JobPage(items=[JobOut.from_record(row) for row in rows], total=total,
+                   next=encode_id_cursor(rows[-1].id) if more else None)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={401: ERROR, 403: ERROR, 404: ERROR})
