@@ -77,6 +77,7 @@ def serve(data_dir: Path | None, host: str, port: int, log_level: str) -> None:
 
     from cloud_service.main import create_app
     from cloud_service.ml import ModelConfigError, codec_paths, pick_device, segmenter_path
+    from cloud_service.server import uvicorn_config
 
     settings = load_settings(data_dir=data_dir)
     try:
@@ -86,8 +87,9 @@ def serve(data_dir: Path | None, host: str, port: int, log_level: str) -> None:
     except ModelConfigError as error:
         raise ConfigurationError(str(error)) from error
     _check_database(settings)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=10)
+    config = uvicorn_config(create_app(settings), settings, host=host, port=port,
+                            log_level=log_level)
+    uvicorn.Server(config).run()
 
 
 @main.command("add-vehicle")

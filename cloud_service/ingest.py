@@ -47,6 +47,10 @@ def ingest_frame(runtime: Runtime, models: Models, body: bytes, vehicle: str) ->
         header, _ = container.read_header(body, limits)
     except container.ContainerError as error:
         raise IngestError(400, f"invalid frame container: {error}") from error
+    height, width = header.size
+    if height * width > settings.max_frame_pixels:
+        raise IngestError(422, f"a {height}×{width} frame ({height * width} pixels) exceeds this "
+                               f"server's limit of {settings.max_frame_pixels} pixels per frame")
     latent_bytes = header.latent_bytes
     if latent_bytes > settings.max_latent_bytes:
         raise IngestError(400, f"invalid frame container: a latent of {latent_bytes} bytes "
@@ -77,7 +81,6 @@ def ingest_frame(runtime: Runtime, models: Models, body: bytes, vehicle: str) ->
 
     key = latent_key(digest)
     runtime.blobs.put(key, body)
-    height, width = header.size
     values = dict(
         vehicle=vehicle, frame=header.meta.frame, camera=header.meta.camera, ts=header.meta.ts,
         received_at=time.time(), codec=header.codec, depth=header.d, bits=header.n,

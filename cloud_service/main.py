@@ -7,15 +7,19 @@ once, on a thread, so /healthz answers at once and /readyz turns 200 when loadin
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 
 from cloud_service import console
 from cloud_service.api.routes import annotations, frames, health, jobs, models
 from cloud_service.core.config import Settings
 from cloud_service.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 LatentLink's cloud side. Vehicles upload frames as learned compressed latents (msgpack frame
@@ -53,4 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(models.router)
     console.mount(app, settings)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     return app
+
+
+async def _client_disconnected(request: Request, _: Exception) -> Response:
+    """A client that went away (or was cut off) mid-body is its fault, not the server's: one
+    log line, no traceback. Nobody reads the answer."""
+    client = request.client
+    log.info("%s %s from %s: the client disconnected before its request arrived whole",
+             request.method, request.url.path,
+             f"{client.host}:{client.port}" if client else "a client")
+    return Response(status_code=400)

@@ -8,11 +8,13 @@ uploads are refused with 503, so a load balancer sends nothing to a replica that
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud_service import crud
 from cloud_service.core.config import Settings
 from cloud_service.core.metrics import Metrics
 from cloud_service.core.security import TokenCache
@@ -21,6 +23,7 @@ from cloud_service.db.writer import GroupWriter
 from cloud_service.finetune.jobs import JobRunner
 from cloud_service.finetune.registry import ModelRegistry
 from cloud_service.ml import Models, Segmenter, load_models
+from cloud_service.render import Renderer
 from cloud_service.storage import BlobStore, make_blob_store
 from cloud_service.worker import SegmentationWorker
 
@@ -43,6 +46,13 @@ class Runtime:
     registry: ModelRegistry | None = None
     jobs: JobRunner | None = None
     load_error: str | None = None
+    renderer: Renderer = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.renderer = Renderer(settings.render_concurrency, settings.render_wait_s,
+                                 settings.image_cache_bytes)
+        self.metrics.watch_lag(self.segmentation_lag_s)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -78,6 +88,12 @@ class Runtime:
         self.jobs.start()
         log.info("models loaded on %s: codecs %s, segmenter %s", models.device,
                  ", ".join(models.codecs), models.segmenter.name)
+
+    def segmentation_lag_s(self) -> float:
+        """Seconds since the oldest frame still waiting for segmentation arrived; 0 if none."""
+        with self.sessions() as session:
+            oldest = crud.frames.oldest_waiting(session)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def _install(self, segmenter: Segmenter) -> None:
         """Hot swap: requests see the new model at once, the worker from its next batch."""

@@ -7,7 +7,13 @@ the first, claims them in the database (``pending``, or ``running`` past the lea
 segmenter on int2float(latent) batched by shape, and stores masks and per-class shares.
 
 Frames that never reached a queue (it was full, or the process died) stay ``pending`` in the
-database; an idle worker sweeps them up, from any replica, so no frame waits forever.
+database; an idle worker sweeps them up, from any replica, so no frame waits forever. Once the
+queue has overflowed the worker is *behind*: new frames wait in the database too, and the worker
+takes them in the configured order (``LATENTLINK_SEGMENTATION_ORDER``: oldest, newest, or every
+k-th per vehicle first) until a sweep finds no more than the queue holds.
+
+Memory per forward pass is bounded: frames over ``LATENTLINK_MAX_FRAME_PIXELS`` are skipped, and
+a micro-batch is split so that one pass covers at most that many pixels (one frame at least).
 """
 
 from __future__ import annotations
@@ -37,8 +43,8 @@ from latentlink.models.segmenter import predict_labels
 
 log = logging.getLogger(__name__)
 
-OVERFLOW_RECHECK_S = 0.1
-"""After the queue overflowed, how soon an empty queue triggers a sweep for the frames it missed."""
+BEHIND_RECHECK_S = 0.1
+"""While behind, how soon an empty queue triggers a sweep for the frames waiting in the database."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class SegmentationWorker:
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
-        self._overflowed = threading.Event()
+        self._behind = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="segmenter", daemon=True)
         metrics.watch_queue(self._queue.qsize)
@@ -97,14 +103,20 @@ class SegmentationWorker:
             self.segmenter = segmenter
 
     def offer(self, job: Job) -> bool:
-        """Queue a freshly stored frame; False when the queue is full (a sweep will find it)."""
+        """Queue a freshly stored frame; False when the worker is behind or the queue is full
+        (the frame waits in the database and a sweep takes it, in the configured order)."""
+        if self._behind.is_set():
+            return False
+        return self._enqueue(job)
+
+    def _enqueue(self, job: Job) -> bool:
         with self._lock:
             if job.frame_id in self._queued:
                 return True
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
-                self._overflowed.set()
+                self._behind.set()
                 return False
             self._queued.add(job.frame_id)
         return True
@@ -121,8 +133,8 @@ class SegmentationWorker:
 
     def _collect(self) -> list[Job]:
         """Up to B jobs, waiting at most T after the first; empty when idle or stopping."""
-        overflowed = self._overflowed.is_set()
-        timeout = OVERFLOW_RECHECK_S if overflowed else self.settings.sweep_interval_s
+        behind = self._behind.is_set()
+        timeout = BEHIND_RECHECK_S if behind else self.settings.sweep_interval_s
         try:
             first = self._queue.get(timeout=timeout)
         except queue.Empty:
@@ -142,11 +154,16 @@ class SegmentationWorker:
         return batch
 
     def _sweep(self) -> None:
-        """Queue frames left pending (or abandoned mid-run) by this or any other replica."""
-        self._overflowed.clear()
+        """Queue frames left pending (or abandoned mid-run) by this or any other replica, in the
+        configured order; the worker has caught up once they all fit in the queue."""
+        settings = self.settings
         room = self._queue.maxsize - self._queue.qsize()
         with self._sessions() as session:
-            rows = crud.frames.claimable(session, self.settings.segmentation_lease_s, room)
+            rows = crud.frames.claimable(session, settings.segmentation_lease_s, room,
+                                         settings.segmentation_order,
+                                         settings.segmentation_stride)
+        if len(rows) < room:
+            self._behind.clear()
         for frame_id, blob_key in rows:
             if self._stop.is_set():
                 return
@@ -155,7 +172,7 @@ class SegmentationWorker:
             except (KeyError, container.ContainerError) as error:
                 self._write([Outcome(frame_id, SegStatus.FAILED, f"stored container: {error}")])
                 continue
-            if not self.offer(Job(frame_id, frame)):
+            if not self._enqueue(Job(frame_id, frame)):
                 return
 
     def _claim(self, ids: list[int]) -> set[int]:
@@ -179,9 +196,17 @@ class SegmentationWorker:
                 outcomes.append(Outcome(job.frame_id, SegStatus.SKIPPED, reason))
                 continue
             header = job.frame.header
+            height, width = header.size
+            if height * width > self.settings.max_frame_pixels:
+                outcomes.append(Outcome(job.frame_id, SegStatus.SKIPPED,
+                                        f"a {height}×{width} frame exceeds the limit of "
+                                        f"{self.settings.max_frame_pixels} pixels"))
+                continue
             groups[(header.shape, header.size)].append(job)
-        for jobs in groups.values():
-            outcomes.extend(self._segment(jobs))
+        for (_, (height, width)), jobs in groups.items():
+            per_pass = max(1, self.settings.max_frame_pixels // (height * width))
+            for start in range(0, len(jobs), per_pass):
+                outcomes.extend(self._segment(jobs[start:start + per_pass]))
         self._write(outcomes)
         self._metrics.segment_seconds.observe(time.perf_counter() - started)
         self._metrics.segment_batch_frames.observe(len(batch))

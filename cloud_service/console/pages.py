@@ -7,6 +7,7 @@ shows exactly what the API serves, through the cookie instead of a bearer header
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -87,9 +88,11 @@ def frame_page(request: Request, operator: OperatorDep, runtime: RuntimeDep,
 
 
 @router.get("/frames/{frame_id}/image.png")
-def frame_image(_: OperatorDep, runtime: RuntimeDep, models: ModelsDep,
-                frame_id: FrameId) -> Response:
-    return api_frames.get_image(_frame(runtime, frame_id), runtime, models)
+async def frame_image(_: OperatorDep, runtime: RuntimeDep, models: ModelsDep,
+                      frame_id: FrameId) -> Response:
+    """The API's own bounded renderer (so the console cannot bypass its limits)."""
+    record = await asyncio.to_thread(_frame, runtime, frame_id)
+    return await api_frames.get_image(record, runtime, models)
 
 
 @router.get("/frames/{frame_id}/mask.png")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -75,6 +75,36 @@ class Settings(BaseSettings):
     max_frame_side: int = Field(4096, ge=8, description="Largest frame height or width.")
     max_latent_bytes: int = Field(32 * 1024 * 1024, ge=1024,
                                   description="Largest decoded latent (symbols × bytes each).")
+    max_frame_pixels: int = Field(
+        2048 * 2048, ge=64,
+        description="Largest frame (height × width) accepted, segmented or rendered; the work "
+                    "and memory of a frame grow with it, not with its container's bytes.")
+
+    render_concurrency: int = Field(2, ge=1, le=64,
+                                    description="Pictures (GET /frames/{id}/image) rendered at "
+                                                "once; more wait.")
+    render_wait_s: float = Field(2.0, ge=0, le=60,
+                                 description="How long a picture request waits for a renderer "
+                                             "before 503 with Retry-After.")
+    image_cache_bytes: int = Field(64 * 1024 * 1024, ge=0,
+                                   description="Rendered pictures kept in memory (LRU, PNG "
+                                               "bytes); 0: none.")
+
+    request_timeout_s: float = Field(30.0, gt=0, le=3600,
+                                     description="A request's headers and body must arrive "
+                                                 "whole within this time, else the connection "
+                                                 "is closed.")
+    keep_alive_s: float = Field(5.0, gt=0, le=600,
+                                description="An idle keep-alive connection is closed after this.")
+    max_connections: int = Field(1000, ge=1,
+                                 description="Open connections (and requests in flight) served "
+                                             "at once; beyond it requests get 503.")
+
+    segmentation_order: Literal["oldest", "newest", "stride"] = Field(
+        "oldest", description="Which pending frames the worker takes first while behind: "
+                              "oldest, newest, or stride (every k-th per vehicle first).")
+    segmentation_stride: int = Field(4, ge=2, le=1000,
+                                     description="k of the stride order.")
 
     @field_validator("codec_weights", mode="before")
     @classmethod

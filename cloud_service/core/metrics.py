@@ -49,6 +49,10 @@ class Metrics:
         self.queue_depth = Gauge(
             "latentlink_segmentation_queue_depth", "Frames waiting in memory for the segmenter.",
             registry=registry)
+        self.segmentation_lag = Gauge(
+            "latentlink_segmentation_lag_seconds",
+            "Age of the oldest frame not yet segmented (pending or running); 0 when none waits.",
+            registry=registry)
         self.models_ready = Gauge(
             "latentlink_models_ready", "1 once the models are loaded.", registry=registry)
         self.device = Gauge(
@@ -58,6 +62,10 @@ class Metrics:
     def watch_queue(self, depth: Callable[[], int]) -> None:
         """Read the queue depth at scrape time rather than tracking every put and get."""
         self.queue_depth.set_function(depth)
+
+    def watch_lag(self, lag: Callable[[], float]) -> None:
+        """Read the segmentation lag from the database at scrape time."""
+        self.segmentation_lag.set_function(lag)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of everything above."""

@@ -7,7 +7,18 @@ import functools
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Insert, Row, ScalarResult, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Row,
+    ScalarResult,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -86,14 +97,35 @@ def in_id_order(session: Session, vehicle: str | None) -> ScalarResult[FrameReco
     return session.scalars(query)
 
 
-def claimable(session: Session, lease_s: float, limit: int
-              ) -> Sequence[Row[tuple[int, str]]]:
-    """(id, blob key) of up to ``limit`` frames a segmentation worker may take, oldest first."""
-    return session.execute(
-        select(FrameRecord.id, FrameRecord.blob_key)
-        .where(_claimable(lease_s))
-        .order_by(FrameRecord.id).limit(limit)
-    ).all()
+def claimable(session: Session, lease_s: float, limit: int, order: str = "oldest",
+              stride: int = 4) -> Sequence[Row[tuple[int, str]]]:
+    """(id, blob key) of up to ``limit`` frames a segmentation worker may take, in ``order``.
+
+    ``oldest`` and ``newest`` go by id (arrival). ``stride`` first takes every ``stride``-th
+    claimable frame of each vehicle, counted from its newest, newest first, then the rest: while
+    the backlog is larger than ``limit`` the worker covers every vehicle's timeline evenly at
+    1/stride of its frames; the frames passed over stay pending and are taken once it catches up.
+    """
+    if order == "stride":
+        rank = func.row_number().over(partition_by=FrameRecord.vehicle,
+                                      order_by=FrameRecord.id.desc())
+        ranked = (select(FrameRecord.id, FrameRecord.blob_key, rank.label("rank"))
+                  .where(_claimable(lease_s)).subquery())
+        passed_over = case(((ranked.c.rank - 1) % stride == 0, 0), else_=1)
+        query = (select(ranked.c.id, ranked.c.blob_key)
+                 .order_by(passed_over, ranked.c.id.desc()))
+    else:
+        newest_first = order == "newest"
+        query = (select(FrameRecord.id, FrameRecord.blob_key).where(_claimable(lease_s))
+                 .order_by(FrameRecord.id.desc() if newest_first else FrameRecord.id))
+    return session.execute(query.limit(limit)).all()
+
+
+def oldest_waiting(session: Session) -> float | None:
+    """When the oldest frame not yet segmented (pending, or running) was received; None if
+    every frame is segmented. Its age is how far segmentation lags behind ingest."""
+    return session.scalar(select(func.min(FrameRecord.received_at)).where(
+        FrameRecord.seg_status.in_((SegStatus.PENDING, SegStatus.RUNNING))))
 
 
 def claim(session: Session, ids: list[int], lease_s: float) -> set[int]:

@@ -20,3 +20,6 @@ class Readiness(BaseModel):
     codecs: list[str] = Field(default_factory=list, description="Codec ids the server decodes.")
     segmenter: str | None = Field(None, description="'untrained' or the segmenter weights' id.")
     segmentation: bool = False
+    segmentation_lag_s: float | None = Field(
+        None, description="Age in seconds of the oldest frame not yet segmented (0 when none "
+                          "waits): how far segmentation is behind ingest.")

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cloud_service.cli import main as cli
 from cloud_service.core.config import Settings
 from cloud_service.main import create_app
+from cloud_service.server import uvicorn_config
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -87,8 +88,8 @@ def threaded_server(settings: Settings) -> Iterator[str]:
     """A uvicorn server for ``settings`` in a thread; yields its URL once it accepts requests
     (the models may still be loading)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="critical"))
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host="127.0.0.1",
+                                           port=port, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -122,7 +123,8 @@ def server_settings(data_dir: Path, codec_path: Path, **overrides: object) -> Se
 
 
 @contextlib.contextmanager
-def server_process(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+def server_process(data_dir: Path, env: dict[str, str], log_level: str = "warning"
+                   ) -> Iterator[tuple[subprocess.Popen, str]]:
     """``cloud-service serve`` as a real subprocess (for tests that kill it); its output goes
     to ``server.log`` in the data dir and is shown if it fails to start."""
     port = free_port()
@@ -130,7 +132,7 @@ def server_process(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[subpro
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cloud_service.cli", "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--log-level", "warning"],
+             "--port", str(port), "--log-level", log_level],
             cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -9,6 +9,7 @@ nothing here downloads a browser.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -134,9 +135,13 @@ def sign_in(page: sync_api.Page, console: Console, token: str = ADMIN_TOKEN) -> 
 
 
 def images_loaded(page: sync_api.Page, selector: str) -> list[int]:
-    """naturalWidth of every image matching ``selector``, once each has finished loading."""
-    page.wait_for_function(
-        "s => [...document.querySelectorAll(s)].every(i => i.complete)", arg=selector)
+    """naturalWidth of every image matching ``selector``, once each has loaded. The server
+    renders a bounded number of pictures at once and refuses the rest with 503; the page asks
+    again later, so a refused picture must still arrive (within the wait) to count."""
+    with contextlib.suppress(sync_api.TimeoutError):
+        page.wait_for_function(
+            "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)",
+            arg=selector, timeout=30_000)
     return page.eval_on_selector_all(selector, "all => all.map(i => i.naturalWidth)")
 
 

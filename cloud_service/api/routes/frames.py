@@ -29,6 +29,7 @@ from cloud_service.api.deps import (
 from cloud_service.db.models import SegStatus
 from cloud_service.ingest import IngestError, ingest_frame
 from cloud_service.pagination import CursorError, decode_cursor, encode_cursor
+from cloud_service.render import RendererBusy
 from cloud_service.schemas.frames import FrameOut, FramePage
 from cloud_service.storage import BlobNotFound
 from latentlink.codec import container
@@ -130,15 +131,35 @@ def get_segmentation(record: FrameDep, runtime: RuntimeDep,
 
 @router.get("/{frame_id}/image", response_class=Response,
             responses={200: {"content": {PNG: {}}, "description": "net_D's reconstruction."},
-                       401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR})
-def get_image(record: FrameDep, runtime: RuntimeDep, models: ModelsDep) -> Response:
-    """The frame as net_D reconstructs it, for people to look at (never used to segment)."""
+                       401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR,
+                       503: {**ERROR, "description": "Every picture renderer is busy; retry "
+                                                     "after `Retry-After` seconds."}})
+async def get_image(record: FrameDep, runtime: RuntimeDep, models: ModelsDep) -> Response:
+    """The frame as net_D reconstructs it, for people to look at (never used to segment).
+
+    A bounded number are rendered at once (others wait briefly, then get 503 with
+    Retry-After) and rendered pictures are cached.
+    """
     codec = models.codecs.get(record.codec)
     if codec is None:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"codec {record.codec} is no longer loaded on this server")
-    frame = container.unpack(_blob(runtime, record.blob_key), runtime.settings.container_limits)
-    return Response(images.encode_png(codec.reconstruct(frame)), media_type=PNG)
+    pixels, budget = record.height * record.width, runtime.settings.max_frame_pixels
+    if pixels > budget:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"the frame has {pixels} pixels, over this server's limit of {budget}")
+
+    def render() -> bytes:
+        frame = container.unpack(_blob(runtime, record.blob_key),
+                                 runtime.settings.container_limits)
+        return images.encode_png(codec.reconstruct(frame))
+
+    try:
+        png = await runtime.renderer.png((record.codec, record.sha256), render)
+    except RendererBusy as busy:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(busy),
+                            headers={"Retry-After": str(busy.retry_after_s)}) from busy
+    return Response(png, media_type=PNG)
 
 
 @router.get("/{frame_id}/latent", response_class=Response,

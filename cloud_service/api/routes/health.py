@@ -32,7 +32,8 @@ def readyz(runtime: RuntimeDep) -> Response:
         body = Readiness(ready=False, reason=runtime.load_error or "models are loading")
         return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     body = Readiness(ready=True, device=str(models.device), codecs=sorted(models.codecs),
-                     segmenter=models.segmenter.name, segmentation=runtime.worker is not None)
+                     segmenter=models.segmenter.name, segmentation=runtime.worker is not None,
+                     segmentation_lag_s=round(runtime.segmentation_lag_s(), 3))
     return JSONResponse(body.model_dump())
 
 

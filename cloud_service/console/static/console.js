@@ -52,7 +52,26 @@ function followJob(row) {
   setTimeout(poll, 500);
 }
 
+// Pictures are rendered by a bounded pool (the server answers 503 + Retry-After when it is
+// busy), so a grid of thumbnails asks again, later and later, for the ones that were refused.
+const PICTURE_TRIES = 8;
+
+function retryWhenRefused(img) {
+  let tries = 0;
+  const base = img.getAttribute("src");
+  const again = () => {
+    if (tries >= PICTURE_TRIES) return;
+    tries += 1;
+    setTimeout(() => { img.src = `${base}?try=${tries}`; }, Math.min(500 * 2 ** tries, 8000));
+  };
+  img.addEventListener("error", again);
+  if (img.complete && img.naturalWidth === 0) again();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const img of document.querySelectorAll("img.picture, img.mask-layer, img.mask-alone")) {
+    retryWhenRefused(img);
+  }
   for (const controls of document.querySelectorAll("[data-overlay-controls]")) wireOverlay(controls);
   for (const row of document.querySelectorAll('tr[data-job][data-state="queued"], tr[data-job][data-state="running"]')) {
     followJob(row);
