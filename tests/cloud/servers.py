@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from cloud_service.cli import main as cli
-from cloud_service.core.config import Settings
+from cloud_service.core.config import UNTRAINED_SEGMENTER, Settings
 from cloud_service.main import create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,8 +113,10 @@ def live_server(settings: Settings, vehicles: tuple[str, ...] = ("car-1", "car-2
 
 
 def server_settings(data_dir: Path, codec_path: Path, **overrides: object) -> Settings:
-    """Settings for a test server: the tiny codec, fast batching, an admin token."""
+    """Settings for a test server: the tiny codec and the seeded untrained segmenter of its
+    depth, fast batching, an admin token."""
     values = dict(data_dir=data_dir, codec_weights=[str(codec_path)], admin_token=ADMIN_TOKEN,
+                  segmenter_weights=UNTRAINED_SEGMENTER,
                   batch_size=4, batch_timeout_ms=5, sweep_interval_s=0.5, device="cpu",
                   max_body_bytes=BODY_LIMIT, max_latent_bytes=LATENT_LIMIT)
     values.update(overrides)
@@ -122,7 +124,8 @@ def server_settings(data_dir: Path, codec_path: Path, **overrides: object) -> Se
 
 
 @contextlib.contextmanager
-def server_process(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+def server_process(data_dir: Path, env: dict[str, str], log_level: str = "warning"
+                   ) -> Iterator[tuple[subprocess.Popen, str]]:
     """``cloud-service serve`` as a real subprocess (for tests that kill it); its output goes
     to ``server.log`` in the data dir and is shown if it fails to start."""
     port = free_port()
@@ -130,7 +133,7 @@ def server_process(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[subpro
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cloud_service.cli", "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--log-level", "warning"],
+             "--port", str(port), "--log-level", log_level],
             cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
