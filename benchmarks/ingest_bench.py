@@ -153,7 +153,9 @@ async def load(url: str, token: str, templates: list[Template], clients: int, wa
 
 def run_phase(codec_weights: str, size_name: str, templates: list[Template], segmentation: bool,
               args: argparse.Namespace) -> PhaseResult:
+    # The untrained segmenter costs what a trained one does and fits every codec measured here.
     env = {**os.environ, "LATENTLINK_CODEC_WEIGHTS": codec_weights,
+           "LATENTLINK_SEGMENTER_WEIGHTS": "untrained",
            "LATENTLINK_SEGMENTATION": str(segmentation).lower(), "LATENTLINK_DEVICE": args.device,
            "LATENTLINK_MAX_BODY_BYTES": str(64 * 1024 * 1024)}
     env.pop("DATABASE_URL", None)

@@ -53,6 +53,7 @@ data_dir_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="latentlink", prog_name="cloud-service")
 def main() -> None:
     """LatentLink cloud service: ingest, segment and serve compressed camera frames.
 
@@ -71,8 +72,10 @@ def serve(data_dir: Path | None, host: str, port: int, log_level: str) -> None:
     """Serve the HTTP API with uvicorn.
 
     One process loads the models once and runs one segmentation worker; scale out with more
-    replicas sharing DATABASE_URL and an S3 bucket. Readiness: GET /readyz.
+    replicas sharing DATABASE_URL and an S3 bucket. Readiness: GET /readyz. Serves the shipped
+    codec and segmenter unless told otherwise, and logs which models serve once they are loaded.
     """
+
     import uvicorn
 
     from cloud_service.main import create_app
@@ -234,6 +237,39 @@ def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, unti
     with _sessions(settings) as sessions, sessions.begin() as session:
         job_id = jobs.submit(session, request).id
     click.echo(f"queued job {job_id}")
+
+
+@main.command()
+@data_dir_option
+@click.option("--since", help="Captured at or after (ISO 8601 or Unix seconds).")
+@click.option("--until", help="Captured before.")
+@click.option("--vehicle", help="Only this vehicle's frames.")
+@click.option("--segmenter", help="Only frames this segmenter handled: its name, or 'untrained'.")
+@click.option("--model-version", type=int, help="Only frames this registry version handled.")
+def resegment(data_dir: Path | None, since: str | None, until: str | None, vehicle: str | None,
+              segmenter: str | None, model_version: int | None) -> None:
+    """Segment stored frames again, e.g. those an untrained or a replaced segmenter handled.
+
+    The selected frames go back to the segmentation queue (pending); the running servers'
+    workers segment them with the serving model. Prints how many were queued.
+    """
+    from cloud_service.resegment import Selection, UnknownVersion, requeue
+
+    settings = load_settings(data_dir=data_dir)
+    try:
+        selection = Selection(since=since, until=until, vehicle=vehicle, segmenter=segmenter,
+                              version=model_version)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'selection'}: {e['msg']}"
+                             for e in error.errors())
+        raise ConfigurationError(f"bad selection: {problems}") from error
+    _check_database(settings)
+    try:
+        with _sessions(settings) as sessions, sessions.begin() as session:
+            count = requeue(session, selection)
+    except UnknownVersion as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"queued {count} frames for segmentation")
 
 
 @main.command()

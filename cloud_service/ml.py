@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cloud_service.core.config import Settings
+from cloud_service.core.config import NO_SEGMENTER, UNTRAINED_SEGMENTER, Settings
 from latentlink.codec.container import FrameHeader
 from latentlink.data.datasets import CAMVID_CLASSES
 from latentlink.models.inference import TorchCodec
@@ -30,7 +30,6 @@ from latentlink.models.segmenter_weights import (
 )
 from latentlink.models.weights import WeightsError, load_codec, resolve_weights
 
-UNTRAINED = "untrained"
 UNTRAINED_SEED = 0
 
 
@@ -49,6 +48,16 @@ class Segmenter:
     """The codec whose latents it was trained on; None when untrained."""
     name: str
     """``untrained``, or the first 16 hex digits of the weights file's SHA-256."""
+
+    @property
+    def trained(self) -> bool:
+        return self.codec_id is not None
+
+    def describe(self) -> str:
+        """What this segmenter is, in words for a start-up log line."""
+        if not self.trained:
+            return f"{self.name} (seeded, never trained: its masks mean nothing)"
+        return f"{self.name} (trained on codec {self.codec_id}, d={self.config.depth})"
 
     def refusal(self, header: FrameHeader) -> str | None:
         """Why this segmenter must not segment a frame with ``header``; None if it may."""
@@ -89,8 +98,9 @@ def codec_paths(settings: Settings) -> list[Path]:
 
 
 def segmenter_path(settings: Settings) -> Path | None:
-    """The segmenter weights file, or None for an untrained model."""
-    if settings.segmenter_weights is None:
+    """The segmenter weights file, or None for an untrained model (``untrained``, or ``none``:
+    with segmentation off, the registry still needs a base model to fine-tune and roll back to)."""
+    if settings.segmenter_weights in (UNTRAINED_SEGMENTER, NO_SEGMENTER):
         return None
     try:
         return resolve_segmenter_weights(settings.segmenter_weights)
@@ -114,7 +124,8 @@ def load_models(settings: Settings) -> Models:
         raise ModelConfigError(
             f"the segmenter was trained on latents of codec {segmenter.codec_id}, which is not "
             f"among the loaded codecs ({', '.join(codecs)}); add its weights to "
-            "LATENTLINK_CODEC_WEIGHTS")
+            "LATENTLINK_CODEC_WEIGHTS, or set LATENTLINK_SEGMENTER_WEIGHTS to a segmenter of "
+            f"one of them (or '{NO_SEGMENTER}')")
     return Models(device, codecs, segmenter)
 
 
@@ -126,7 +137,7 @@ def _load_segmenter(settings: Settings, device: torch.device, default_depth: int
             torch.manual_seed(UNTRAINED_SEED)
             model = build_segmenter(config)
         return Segmenter(model.to(device).eval(), config, CAMVID_CLASSES[: config.num_classes],
-                         None, UNTRAINED)
+                         None, UNTRAINED_SEGMENTER)
     try:
         model, config, meta = load_segmenter(path, map_location=device)
     except SegmenterWeightsError as error:

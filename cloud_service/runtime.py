@@ -86,8 +86,19 @@ class Runtime:
         self.jobs = JobRunner(self.sessions, self.blobs, registry, self.settings.data_dir,
                               models.device)
         self.jobs.start()
-        log.info("models loaded on %s: codecs %s, segmenter %s", models.device,
-                 ", ".join(models.codecs), models.segmenter.name)
+        self._announce(models, registry.serving)
+
+    def _announce(self, models: Models, version: int | None) -> None:
+        """Say in one line which models serve: an operator must not find out from the masks."""
+        segmenter = models.segmenter
+        line = (f"serving on {models.device}: codecs "
+                + ", ".join(f"{codec_id} (d={codec.config.depth})"
+                            for codec_id, codec in models.codecs.items())
+                + f"; segmenter {segmenter.describe()}, "
+                + ("as configured" if version is None else f"registry version {version}")
+                + f"; segmentation {'on' if self.worker is not None else 'off'}")
+        log.log(logging.WARNING if self.worker is not None and not segmenter.trained
+                else logging.INFO, line)
 
     def segmentation_lag_s(self) -> float:
         """Seconds since the oldest frame still waiting for segmentation arrived; 0 if none."""

@@ -1,11 +1,10 @@
 # syntax=docker/dockerfile:1
 # LatentLink edge agent: net_C through ONNX Runtime, Huffman coding, upload. The runtime image
 # has no torch: latentlink is installed with the "edge" extra only (onnxruntime, numpy, httpx,
-# prometheus-client). net_C is exported to ONNX by `latentlink export-onnx` in a throwaway stage
-# that does have torch.
+# prometheus-client). net_C is the shipped ONNX model (package data of edge_agent, exported from
+# the shipped default codec); another codec's model is mounted and named by LATENTLINK_EDGE_MODEL.
 #
 #   docker build -f docker/edge.Dockerfile -t latentlink-edge .
-#   docker build -f docker/edge.Dockerfile --build-arg CODEC_WEIGHTS=default:paper .
 
 FROM python:3.11-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
@@ -18,20 +17,11 @@ COPY cloud_service /src/cloud_service
 COPY edge_agent /src/edge_agent
 RUN pip install "/src[edge]"
 
-FROM build AS export
-ARG CODEC_WEIGHTS=default
-ARG CODEC_DEPTH=2
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
- && pip install "/src[ml,edge]"
-RUN latentlink export-onnx --weights "$CODEC_WEIGHTS" --depth "$CODEC_DEPTH" -o /opt/net_c.onnx
-
 FROM python:3.11-slim-bookworm AS runtime
 RUN useradd --system --uid 10001 --create-home latentlink \
  && mkdir /spool && chown latentlink /spool
 COPY --from=build /opt/venv /opt/venv
-COPY --from=export /opt/net_c.onnx /opt/latentlink/net_c.onnx
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
-    LATENTLINK_MODEL=/opt/latentlink/net_c.onnx LATENTLINK_SPOOL=/spool
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 LATENTLINK_EDGE_SPOOL=/spool
 USER latentlink
 VOLUME /spool
 ENTRYPOINT ["edge-agent"]

@@ -30,7 +30,7 @@ from pydantic.fields import FieldInfo
 from edge_agent.config import AgentSettings, ConfigError, env_var, flag, load_settings
 from edge_agent.encoder import EncoderError, FrameEncoder
 from edge_agent.logs import ProgressLine, setup_logging
-from edge_agent.metrics import MetricsServer, current
+from edge_agent.metrics import Metrics, MetricsServer, current
 from edge_agent.pipeline import Agent
 from edge_agent.retry import Backoff
 from edge_agent.sources import SourceError, open_source
@@ -137,8 +137,6 @@ def run(config: Path | None, **flags: object) -> None:
     setup_logging(settings.log_level, settings.log_format, progress)
     with contextlib.ExitStack() as stack:
         agent = _assemble(settings, token, stack)
-        if settings.metrics_port is not None:
-            _serve_metrics(settings, agent, stack)
         _handle_signals(agent)
         info = agent.encoder.info
         log.info(
@@ -147,6 +145,7 @@ def run(config: Path | None, **flags: object) -> None:
                 "source": str(agent.source),
                 "server": str(settings.server),
                 "vehicle": settings.vehicle_id,
+                "model": str(settings.model),
                 "codec": info.codec_id,
                 "depth": info.depth,
                 "bits": info.bits,
@@ -174,20 +173,12 @@ def run(config: Path | None, **flags: object) -> None:
 
 
 def _assemble(settings: AgentSettings, token: str, stack: contextlib.ExitStack) -> Agent:
-    """Open the spool, the source, the model and the HTTP client (closed by ``stack``);
-    anything that cannot be opened is a :class:`UsageProblem`."""
+    """Open the model, the source, the metrics endpoint, the spool and the HTTP client (closed
+    by ``stack``); anything that cannot be opened is a :class:`UsageProblem`. The spool comes
+    last, so that a configuration problem leaves no folder behind."""
+    spool: Spool | None = None
+    metrics = Metrics()
     try:
-        spool = Spool(settings.spool, int(settings.spool_max_bytes))
-        stack.callback(spool.close)
-        source = open_source(
-            settings.source,
-            watch=settings.watch,
-            watch_interval_s=settings.watch_interval_s,
-            synthetic_size=settings.frame_size,
-            camera=settings.camera,
-            instance=spool.instance_id,
-        )
-        stack.callback(source.close)
         encoder = FrameEncoder(
             settings.model,
             vehicle=settings.vehicle_id,
@@ -195,6 +186,19 @@ def _assemble(settings: AgentSettings, token: str, stack: contextlib.ExitStack) 
             threads=settings.threads,
             providers=tuple(settings.providers),
         )
+        source = open_source(
+            settings.source,
+            watch=settings.watch,
+            watch_interval_s=settings.watch_interval_s,
+            synthetic_size=settings.frame_size,
+            camera=settings.camera,
+            instance=lambda: spool.instance_id,
+        )
+        stack.callback(source.close)
+        if settings.metrics_port is not None:
+            _serve_metrics(settings, metrics, stack)
+        spool = Spool(settings.spool, int(settings.spool_max_bytes))
+        stack.callback(spool.close)
     except (SpoolError, SourceError, EncoderError) as error:
         raise UsageProblem(str(error)) from error
     stop = threading.Event()
@@ -213,15 +217,17 @@ def _assemble(settings: AgentSettings, token: str, stack: contextlib.ExitStack) 
         spool=spool,
         uploader=uploader,
         stop=stop,
+        metrics=metrics,
         fps=settings.fps,
         once=settings.once,
+        once_timeout_s=settings.once_timeout_s,
         queue_size=settings.queue_size,
     )
 
 
-def _serve_metrics(settings: AgentSettings, agent: Agent, stack: contextlib.ExitStack) -> None:
+def _serve_metrics(settings: AgentSettings, metrics: Metrics, stack: contextlib.ExitStack) -> None:
     try:
-        server = MetricsServer(settings.metrics_host, settings.metrics_port, agent.metrics.render)
+        server = MetricsServer(settings.metrics_host, settings.metrics_port, metrics.render)
     except OSError as error:
         raise UsageProblem(f"--metrics-port {settings.metrics_port}: {error}") from error
     stack.callback(server.close)

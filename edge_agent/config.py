@@ -1,6 +1,8 @@
 """The agent's configuration: one pydantic-settings class, from flags, environment and a file.
 
-Precedence, highest first: command-line flags, environment variables ``LATENTLINK_<NAME>``, the
+Precedence, highest first: command-line flags, environment variables ``LATENTLINK_EDGE_<NAME>``
+(a prefix of its own: the cloud service reads ``LATENTLINK_<NAME>``, and a shell or a compose
+file that configures both must not configure one with the other's settings), the
 TOML file given with ``--config`` (keys are the field names, e.g. ``vehicle_id = "car-7"``), then
 the defaults here. Each field's description is also its ``--help`` text, so the flags, the
 environment and the documentation cannot drift apart.
@@ -31,7 +33,9 @@ from pydantic_settings import (
 
 from latentlink.codec.container import CaptureMeta
 
-ENV_PREFIX = "LATENTLINK_"
+ENV_PREFIX = "LATENTLINK_EDGE_"
+SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "net_c_d2_n8.onnx"
+"""net_C of the shipped default codec (d=2, n=8) as ONNX; docs/weights.md has its provenance."""
 
 
 class ConfigError(ValueError):
@@ -62,7 +66,11 @@ class AgentSettings(BaseSettings):
     vehicle_id: str = Field(description="This vehicle's name, as registered with the cloud.")
     camera: str = Field("front", description="Camera name written into each frame's metadata.")
     spool: Path = Field(description="Store-and-forward folder; survives restarts.")
-    model: Path = Field(description="net_C as ONNX (from 'latentlink export-onnx').")
+    model: Path = Field(
+        SHIPPED_MODEL,
+        description="net_C as ONNX (from 'latentlink export-onnx'); default: the shipped one, "
+        "of the cloud's default codec.",
+    )
     providers: Annotated[list[str], NoDecode] = Field(
         ["CPUExecutionProvider"],
         min_length=1,
@@ -72,6 +80,12 @@ class AgentSettings(BaseSettings):
     fps: float | None = Field(None, gt=0, description="Capture at most this many frames/s.")
     once: bool = Field(
         False, description="Exit once the source is exhausted and the spool is drained."
+    )
+    once_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="With --once: give up when the server has neither taken nor refused a "
+        "frame for this long, e.g. unreachable (exit 4; the frames stay spooled).",
     )
     watch: bool = Field(False, description="Keep watching a folder source for new images.")
     watch_interval_s: float = Field(

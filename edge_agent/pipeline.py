@@ -12,6 +12,11 @@ Shutdown (``stop()``, from SIGTERM/SIGINT): capture stops at once; the encoder f
 frame in hand and spools it; the uploader finishes the request in flight but starts no retry.
 Frames still in the queue are not spooled, so a replayable source captures them again on the
 next start; the spool is kept as it is.
+
+With ``once``, the run is a batch job whose exit status must say how it went: ``EXIT_REJECTED``
+when the server refused any frame of this run, ``EXIT_GAVE_UP`` when it neither took nor
+refused a frame for ``once_timeout_s`` (unreachable, or answering 5xx: the agent stops as on
+SIGTERM, frames stay spooled); a daemon without ``once`` retries for ever instead.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from edge_agent.encoder import FrameEncoder
-from edge_agent.metrics import Metrics, progress_text
+from edge_agent.metrics import Metrics, current, progress_text
 from edge_agent.sources import Capture, Source
 from edge_agent.spool import Spool
 from edge_agent.uploader import Outcome, Uploader
@@ -32,6 +37,14 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.25
 """How often a waiting thread looks at the stop flag."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""A thread failed while running (a camera stopped delivering, a full disk)."""
+EXIT_REJECTED = 3
+"""``once``: everything was sent, but the server refused some frames (see ``rejected/``)."""
+EXIT_GAVE_UP = 4
+"""``once``: the server took no frame for ``once_timeout_s``; unsent frames stay spooled."""
 
 
 class Pacer:
@@ -63,16 +76,20 @@ class Agent:
         metrics: Metrics | None = None,
         fps: float | None = None,
         once: bool = False,
+        once_timeout_s: float = 300.0,
         queue_size: int = 4,
     ) -> None:
         self.source, self.encoder, self.spool, self.uploader = source, encoder, spool, uploader
         self.stop_event = stop
         self.metrics = metrics or Metrics()
-        self.fps, self.once = fps, once
+        self.fps, self.once, self.once_timeout_s = fps, once, once_timeout_s
         self.frames: queue.Queue[Capture | None] = queue.Queue(maxsize=queue_size)
         self.metrics.watch(spool, self.frames.qsize)
         self._encoding_done = threading.Event()
-        self._failed = False
+        self._failed = self._gave_up = False
+        self._stalled_since: float | None = None
+        """When the current run of failed attempts began (monotonic); None after a frame was
+        taken or refused."""
 
     def stop(self) -> None:
         """Ask every thread to finish what it holds and exit (safe from a signal handler)."""
@@ -87,7 +104,8 @@ class Agent:
         return progress_text(self.metrics, self.spool.status(), self.frames.qsize())
 
     def run(self, tick: Callable[[], None] | None = None, tick_s: float = 0.5) -> int:
-        """Run until stopped (or, with ``once``, until all is sent); 0, or 1 if a thread failed."""
+        """Run until stopped (or, with ``once``, until all is sent or the server stayed away
+        too long); the exit status, one of the ``EXIT_*`` values."""
         threads = [
             threading.Thread(target=self._guarded(body), name=name, daemon=True)
             for name, body in (
@@ -102,7 +120,24 @@ class Agent:
             alive[0].join(tick_s)
             if tick is not None:
                 tick()
-        return 1 if self._failed else 0
+            if self.once and not self.stopping and self._stalled_too_long():
+                log.error(
+                    "the server takes no frames; giving up (--once); frames stay spooled",
+                    extra={"waited_s": self.once_timeout_s, "spooled": self.spool.depth},
+                )
+                self._gave_up = True
+                self.stop()
+        if self._failed:
+            return EXIT_FAILED
+        if self._gave_up:
+            return EXIT_GAVE_UP
+        if self.once and current(self.metrics.rejected):
+            return EXIT_REJECTED
+        return EXIT_OK
+
+    def _stalled_too_long(self) -> bool:
+        since = self._stalled_since
+        return since is not None and time.monotonic() - since >= self.once_timeout_s
 
     def _guarded(self, body: Callable[[], None]) -> Callable[[], None]:
         """A thread's body; an unexpected error stops the whole agent (exit status 1)."""
@@ -195,6 +230,7 @@ class Agent:
             if result.outcome is Outcome.STOPPED:
                 self.spool.release(entry)
                 return
+            self._stalled_since = None
             fields = {
                 "frame": entry.frame_id,
                 "status": result.status,
@@ -216,5 +252,7 @@ class Agent:
                 )
 
     def _note_retry(self, problem: str) -> None:
+        if self._stalled_since is None:
+            self._stalled_since = time.monotonic()
         self.metrics.retries.inc()
         self.spool.note_error(problem)

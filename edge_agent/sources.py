@@ -242,7 +242,11 @@ class CameraSource(Source):
 class SyntheticSource(Source):
     """Generated street scenes (``latentlink.data.synthetic``) for demos: endless or ``count``."""
 
-    def __init__(self, count: int | None, size: tuple[int, int], instance: str) -> None:
+    def __init__(
+        self, count: int | None, size: tuple[int, int], instance: Callable[[], str]
+    ) -> None:
+        """``instance`` gives the spool's id when the first frame is made: the spool opens
+        after the source, so that a source that cannot be opened leaves no folder behind."""
         self.count, self.size, self.instance = count, size, instance
 
     def __str__(self) -> str:
@@ -251,10 +255,11 @@ class SyntheticSource(Source):
 
     def frames(self, skip: Skip, stop: threading.Event) -> Iterator[Capture]:
         indices = range(self.count) if self.count is not None else itertools.count()
+        instance = self.instance()
         for index in indices:
             if stop.is_set():
                 return
-            frame_id = f"synthetic-{self.instance}-{index:07d}"
+            frame_id = f"synthetic-{instance}-{index:07d}"
             if skip(frame_id):
                 continue
             image, _ = synthetic_scene(*self.size, seed=index)
@@ -268,7 +273,7 @@ def open_source(
     watch_interval_s: float = 1.0,
     synthetic_size: tuple[int, int] = (360, 480),
     camera: str = "front",
-    instance: str = "0",
+    instance: Callable[[], str] = lambda: "0",
 ) -> Source:
     """The source ``spec`` names (see the module docstring); raises :class:`SourceError`."""
     path = Path(spec)

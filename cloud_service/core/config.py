@@ -11,13 +11,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from latentlink.codec.container import ContainerLimits
 
 ENV_PREFIX = "LATENTLINK_"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+NO_SEGMENTER = "none"
+"""``LATENTLINK_SEGMENTER_WEIGHTS`` value that turns segmentation off."""
+UNTRAINED_SEGMENTER = "untrained"
+"""``LATENTLINK_SEGMENTER_WEIGHTS`` value for a seeded, freshly initialised segmenter."""
 
 
 class Settings(BaseSettings):
@@ -55,10 +59,12 @@ class Settings(BaseSettings):
         description="Comma-separated codec weights the server decodes: paths, 'default' or "
                     "'default:VARIANT' (shipped).")
     codec_depth: int = Field(2, ge=1, le=3, description="Digest units d of 'default' weights.")
-    segmenter_weights: str | None = Field(
-        None, description="Latent segmenter weights (path or 'default'); unset: a freshly "
-                          "initialised model, reported as 'untrained'.")
-    segmentation: bool = Field(True, description="Segment frames after ingest.")
+    segmenter_weights: str = Field(
+        "default", description="Latent segmenter weights: 'default' (shipped, for the default "
+                               "codec), 'default:VARIANT', a path, 'untrained' (a seeded fresh "
+                               "model: masks mean nothing) or 'none' (no segmentation).")
+    segmentation: bool = Field(True, description="Segment frames after ingest; false keeps the "
+                                                 "segmenter loaded for fine-tuning only.")
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda or cuda:N.")
 
     batch_size: int = Field(8, ge=1, le=256, description="Micro-batch size B of the segmenter.")
@@ -112,6 +118,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _none_means_no_segmentation(self) -> Settings:
+        """``segmenter_weights=none`` switches segmentation off; asking for segmentation
+        explicitly at the same time is a contradiction, refused rather than guessed at."""
+        if self.segmenter_weights == NO_SEGMENTER:
+            if "segmentation" in self.model_fields_set and self.segmentation:
+                raise ValueError(f"LATENTLINK_SEGMENTATION=true contradicts "
+                                 f"LATENTLINK_SEGMENTER_WEIGHTS={NO_SEGMENTER}")
+            self.segmentation = False
+        return self
 
     @field_validator("device")
     @classmethod

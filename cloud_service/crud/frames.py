@@ -61,15 +61,9 @@ def page(session: Session, *, vehicle: str | None, since: float | None, until: f
          ) -> tuple[list[FrameRecord], int, bool]:
     """A page of frames in (ts, id) order after ``after``; (page, total matching, more follow).
     ``status`` (segmentation status) narrows it as the console's filter does."""
-    filters = []
+    filters = _selection(vehicle, since, until)
     if status is not None:
         filters.append(FrameRecord.seg_status == status)
-    if vehicle is not None:
-        filters.append(FrameRecord.vehicle == vehicle)
-    if since is not None:
-        filters.append(FrameRecord.ts >= since)
-    if until is not None:
-        filters.append(FrameRecord.ts < until)
     total = session.scalar(select(func.count()).select_from(FrameRecord).where(*filters)) or 0
     query = select(FrameRecord).where(*filters)
     if after is not None:
@@ -78,6 +72,19 @@ def page(session: Session, *, vehicle: str | None, since: float | None, until: f
                                 and_(FrameRecord.ts == after_ts, FrameRecord.id > after_id)))
     rows = list(session.scalars(query.order_by(FrameRecord.ts, FrameRecord.id).limit(limit + 1)))
     return rows[:limit], total, len(rows) > limit
+
+
+def _selection(vehicle: str | None, since: float | None,
+               until: float | None) -> list[ColumnElement[bool]]:
+    """The conditions of a vehicle and capture-time window (``since`` ≤ ts < ``until``)."""
+    filters = []
+    if vehicle is not None:
+        filters.append(FrameRecord.vehicle == vehicle)
+    if since is not None:
+        filters.append(FrameRecord.ts >= since)
+    if until is not None:
+        filters.append(FrameRecord.ts < until)
+    return filters
 
 
 def named(session: Session, name: str, vehicle: str | None) -> list[FrameRecord]:
@@ -157,3 +164,27 @@ def record_segmentation(session: Session, frame_id: int, *, status: SegStatus,
         update(FrameRecord).where(FrameRecord.id == frame_id)
         .values(seg_status=status, seg_error=error, class_shares=shares, mask_key=mask,
                 segmenter=segmenter))
+
+
+REQUEUEABLE = (SegStatus.DONE, SegStatus.FAILED, SegStatus.SKIPPED, SegStatus.DISABLED)
+"""Statuses a frame may be sent back from: pending and running frames are already on their way."""
+
+
+def requeue(session: Session, *, since: float | None, until: float | None, vehicle: str | None,
+            segmenter: str | None, other_than: str | None) -> int:
+    """Send matching frames back to ``pending`` for the workers' sweep; how many were sent.
+
+    Only the status changes: the previous mask and shares stay until the new ones replace them,
+    so no frame loses anything, and frames in a worker's hands (running) are left to finish.
+    ``segmenter`` keeps only the frames that segmenter handled; ``other_than`` drops those it
+    already did (re-segmenting with the model that serves would change nothing).
+    """
+    filters = [*_selection(vehicle, since, until),
+               FrameRecord.seg_status.in_([status.value for status in REQUEUEABLE])]
+    if segmenter is not None:
+        filters.append(FrameRecord.segmenter == segmenter)
+    if other_than is not None:
+        filters.append(or_(FrameRecord.segmenter.is_(None), FrameRecord.segmenter != other_than))
+    result = session.execute(update(FrameRecord).where(*filters)
+                             .values(seg_status=SegStatus.PENDING, seg_claimed_at=None))
+    return result.rowcount

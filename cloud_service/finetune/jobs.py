@@ -14,7 +14,6 @@ import logging
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from cloud_service.finetune.registry import ModelRegistry
 from cloud_service.finetune.spec import Example, JobRequest, TrainSpec
 from cloud_service.finetune.train import Cancelled, Progress, finetune, lineage_of
 from cloud_service.ml import Segmenter
+from cloud_service.schemas.moments import timestamp
 from cloud_service.storage import BlobStore
 from latentlink.models.segmenter_weights import save_segmenter
 
@@ -90,8 +90,8 @@ def select_examples(sessions: sessionmaker[Session], request: JobRequest, base: 
     with sessions() as session:
         rows = crud.annotations.labelled_frames(
             session, source=request.source.value, depth=base.config.depth, codec=base.codec_id,
-            vehicle=request.vehicle, since=_timestamp(request.since),
-            until=_timestamp(request.until))
+            vehicle=request.vehicle, since=timestamp(request.since),
+            until=timestamp(request.until))
     codecs = {row.codec for row in rows}
     if len(codecs) != 1:
         raise JobError(f"the selection holds {len(rows)} labelled frames of codecs "
@@ -99,10 +99,6 @@ def select_examples(sessions: sessionmaker[Session], request: JobRequest, base: 
     examples = [Example(frame_id=row.id, latent_key=row.blob_key, label_key=row.label_key)
                 for row in rows]
     return examples, codecs.pop()
-
-
-def _timestamp(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
 
 
 class JobRunner:

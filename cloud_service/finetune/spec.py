@@ -7,11 +7,10 @@ a :class:`TrainSpec`, a self-contained JSON document (blob keys, base weights, s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from cloud_service.finetune.annotations import Source
+from cloud_service.schemas.moments import UtcDatetime
 
 
 class Hyperparameters(BaseModel):
@@ -32,20 +31,12 @@ class JobRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     vehicle: str | None = Field(None, max_length=64, description="Only this vehicle's frames.")
-    since: datetime | None = Field(None, description="Captured at or after.")
-    until: datetime | None = Field(None, description="Captured before.")
+    since: UtcDatetime | None = Field(None, description="Captured at or after.")
+    until: UtcDatetime | None = Field(None, description="Captured before.")
     source: Source = Field(Source.human, description="Which labels to train on.")
     base_version: int | None = Field(
         None, ge=1, description="Registry version to start from; unset: the serving model.")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
-
-    @field_validator("since", "until")
-    @classmethod
-    def _naive_is_utc(cls, moment: datetime | None) -> datetime | None:
-        """As ``GET /frames``: a time without a zone is UTC, not the server's local time."""
-        if moment is None or moment.tzinfo is not None:
-            return moment
-        return moment.replace(tzinfo=UTC)
 
 
 class Example(BaseModel):

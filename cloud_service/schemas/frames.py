@@ -61,3 +61,10 @@ class FramePage(BaseModel):
     total: int = Field(description="Frames matching the filters, over all pages.")
     next: str | None = Field(description="Cursor of the next page; null on the last page.")
 
+
+
+class Requeued(BaseModel):
+    """What ``POST /frames/resegment`` did."""
+
+    queued: int = Field(description="Frames sent back to the segmentation queue (`pending`); "
+                                    "the workers' sweep segments them with the serving model.")

@@ -35,3 +35,5 @@ class DecisionOut(BaseModel):
     reason: str
     candidate_dice: float | None = None
     serving_dice: float | None = None
+    resegmented: int | None = Field(
+        None, description="Frames sent back to segmentation (with `resegment_since`).")

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from cloud_service.cli import main as cli
-from cloud_service.core.config import Settings
+from cloud_service.core.config import UNTRAINED_SEGMENTER, Settings
 from cloud_service.main import create_app
 from cloud_service.server import uvicorn_config
 
@@ -114,8 +114,10 @@ def live_server(settings: Settings, vehicles: tuple[str, ...] = ("car-1", "car-2
 
 
 def server_settings(data_dir: Path, codec_path: Path, **overrides: object) -> Settings:
-    """Settings for a test server: the tiny codec, fast batching, an admin token."""
+    """Settings for a test server: the tiny codec and the seeded untrained segmenter of its
+    depth, fast batching, an admin token."""
     values = dict(data_dir=data_dir, codec_weights=[str(codec_path)], admin_token=ADMIN_TOKEN,
+                  segmenter_weights=UNTRAINED_SEGMENTER,
                   batch_size=4, batch_timeout_ms=5, sweep_interval_s=0.5, device="cpu",
                   max_body_bytes=BODY_LIMIT, max_latent_bytes=LATENT_LIMIT)
     values.update(overrides)

@@ -47,7 +47,8 @@ def test_largest_frames_and_concurrent_pictures_stay_under_the_memory_bound(
         tmp_path: Path, codec) -> None:
     runner, weights = codec
     env = {"LATENTLINK_CODEC_WEIGHTS": str(weights), "LATENTLINK_ADMIN_TOKEN": ADMIN_TOKEN,
-           "LATENTLINK_DEVICE": "cpu", "LATENTLINK_RENDER_WAIT_S": "0.2",
+           "LATENTLINK_DEVICE": "cpu", "LATENTLINK_SEGMENTER_WEIGHTS": "untrained",
+           "LATENTLINK_RENDER_WAIT_S": "0.2",
            "LATENTLINK_SWEEP_INTERVAL_S": "0.2"}
     token = add_vehicle(tmp_path, "car-1", env)
     depth = runner.config.depth

@@ -60,6 +60,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, codec) -> Iterator[Console
     root = tmp_path_factory.mktemp("console")
     data_dir = root / "data"
     env = {"LATENTLINK_ADMIN_TOKEN": ADMIN_TOKEN, "LATENTLINK_CODEC_WEIGHTS": str(codec_path),
+           "LATENTLINK_SEGMENTER_WEIGHTS": "untrained",
            "LATENTLINK_DEVICE": "cpu", "LATENTLINK_BATCH_TIMEOUT_MS": "5",
            "LATENTLINK_SWEEP_INTERVAL_S": "0.5"}
     tokens = {name: add_vehicle(data_dir, name, env) for name in FRAMES}

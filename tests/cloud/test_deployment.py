@@ -27,7 +27,8 @@ CLOUD_DOCKERFILE = REPO / "docker" / "cloud.Dockerfile"
 EDGE_DOCKERFILE = REPO / "docker" / "edge.Dockerfile"
 DOCS = REPO / "docs" / "cloud.md"
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
-PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
 PROJECT_TARGET = re.compile(r"/src(?:\[([\w,]*)\])?")
 """The project as the Dockerfiles copy it, with the extras to install."""
 PIP_OPTIONS_WITH_VALUES = {"-i", "--index-url", "--extra-index-url", "-c", "--constraint",
@@ -44,10 +45,6 @@ def stages(path: Path) -> dict[str, list[tuple[str, str]]]:
             result[current] = []
         result[current].append((keyword, arguments))
     return result
-
-
-def runs(steps: list[tuple[str, str]]) -> str:
-    return " ".join(arguments for keyword, arguments in steps if keyword == "RUN")
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -163,6 +160,8 @@ def test_compose_runs_postgres_the_cloud_and_a_simulated_vehicle(compose: dict) 
     assert services["cloud"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["edge-sim"]["depends_on"]["cloud"]["condition"] == "service_healthy"
     assert services["edge-sim"]["command"][:3] == ["run", "--source", "synthetic"]
+    cloud = services["cloud"]["environment"]
+    assert interpolate(cloud.get("LATENTLINK_SEGMENTER_WEIGHTS", "")) in ("", "default")
     assert "/readyz" in " ".join(services["cloud"]["healthcheck"]["test"])
     for name, dockerfile in (("cloud", CLOUD_DOCKERFILE), ("edge-sim", EDGE_DOCKERFILE)):
         assert (REPO / services[name]["build"]["dockerfile"]) == dockerfile
@@ -201,11 +200,26 @@ def test_edge_image_has_no_torch() -> None:
     runtime = by_stage["runtime"]
     copied = {arguments.split()[0].removeprefix("--from="): arguments.split()[1]
               for keyword, arguments in runtime if keyword == "COPY"}
-    assert copied == {"build": "/opt/venv", "export": "/opt/net_c.onnx"}
+    assert copied == {"build": "/opt/venv"}
     assert pip_targets(by_stage["build"]) == ["/src[edge]"]
     assert not {"torch", "onnx"} & image_distributions(EDGE_DOCKERFILE)
-    assert "latentlink export-onnx" in runs(by_stage["export"])
     assert ("ENTRYPOINT", '["edge-agent"]') in runtime
+
+
+def test_the_shipped_onnx_model_is_package_data() -> None:
+    """The image runs the agent's default model, so a wheel must carry it."""
+    config = pytest.importorskip("edge_agent.config")
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["edge_agent"]
+    shipped = config.SHIPPED_MODEL.relative_to(REPO / "edge_agent")
+    assert any(shipped.match(pattern) for pattern in patterns)
+    assert config.AgentSettings.model_fields["model"].default == config.SHIPPED_MODEL
+
+
+def test_the_two_programs_read_different_variables() -> None:
+    """One shell or compose file may configure both; neither may take the other's settings."""
+    config = pytest.importorskip("edge_agent.config")
+    agent = {config.env_var(name) for name in config.AgentSettings.model_fields}
+    assert not agent & set(Settings.env_names().values())
 
 
 def test_compose_sets_only_real_agent_settings(compose: dict) -> None:

@@ -33,7 +33,8 @@ KILL_AFTER = 16
 
 def test_acknowledged_frames_survive_kill_9(tmp_path: Path, codec, make_container) -> None:
     env = {"LATENTLINK_CODEC_WEIGHTS": str(codec[1]), "LATENTLINK_ADMIN_TOKEN": ADMIN_TOKEN,
-           "LATENTLINK_DEVICE": "cpu", "LATENTLINK_BATCH_TIMEOUT_MS": "200",
+           "LATENTLINK_SEGMENTER_WEIGHTS": "untrained", "LATENTLINK_DEVICE": "cpu",
+           "LATENTLINK_BATCH_TIMEOUT_MS": "200",
            "LATENTLINK_SEGMENTATION_LEASE_S": "1", "LATENTLINK_SWEEP_INTERVAL_S": "0.2"}
     token = add_vehicle(tmp_path, "car-9", env)
     bodies = [make_container("car-9", f"durable-{i}", seed=i) for i in range(KILL_AFTER * 2)]

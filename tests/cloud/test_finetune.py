@@ -239,7 +239,7 @@ def test_cli_import_finetune_and_job(tuned, tmp_path: Path) -> None:
     assert runner.invoke(cli, ["job", "999999", *data_dir]).exit_code == 1
 
     env = {"LATENTLINK_CODEC_WEIGHTS": str(server.settings.codec_weights[0]),
-           "LATENTLINK_DEVICE": "cpu"}
+           "LATENTLINK_SEGMENTER_WEIGHTS": "untrained", "LATENTLINK_DEVICE": "cpu"}
     written = runner.invoke(cli, ["finetune", *data_dir, "--source", "pseudo", "--vehicle",
                                   "car-1", "--spec-out", str(tmp_path / "spec"),
                                   "--holdout-fraction", "0.5"], env=env)

@@ -80,7 +80,8 @@ def test_standalone_run_registers_and_promotes(spec_file: Path, codec) -> None:
     _, _, meta = load_segmenter(out / "weights.pt")
     assert meta["provenance"]["train_frames"] == result["lineage"]["train_frames"]
 
-    env = {"LATENTLINK_CODEC_WEIGHTS": str(codec[1]), "LATENTLINK_DEVICE": "cpu"}
+    env = {"LATENTLINK_CODEC_WEIGHTS": str(codec[1]), "LATENTLINK_DEVICE": "cpu",
+           "LATENTLINK_SEGMENTER_WEIGHTS": "untrained"}
     registered = CliRunner().invoke(cli, ["register-model", str(out), "--data-dir",
                                           str(spec_file.parent), "--promote"], env=env)
     assert registered.exit_code == 0, registered.output

@@ -96,7 +96,8 @@ def idle_keep_alive(sock: socket.socket) -> None:
 def test_slow_clients_are_closed_in_time_and_logged_without_tracebacks(tmp_path: Path,
                                                                        codec) -> None:
     env = {"LATENTLINK_CODEC_WEIGHTS": str(codec[1]), "LATENTLINK_ADMIN_TOKEN": ADMIN_TOKEN,
-           "LATENTLINK_DEVICE": "cpu", "LATENTLINK_SEGMENTATION": "false",
+           "LATENTLINK_DEVICE": "cpu", "LATENTLINK_SEGMENTER_WEIGHTS": "untrained",
+           "LATENTLINK_SEGMENTATION": "false",
            "LATENTLINK_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
            "LATENTLINK_KEEP_ALIVE_S": str(KEEP_ALIVE_S),
            "LATENTLINK_MAX_CONNECTIONS": str(MAX_CONNECTIONS)}

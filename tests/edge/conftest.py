@@ -134,9 +134,10 @@ def agent_env() -> dict[str, str]:
 
 @dataclass
 class AgentRunner:
-    """Builds and runs ``python -m edge_agent run`` for one vehicle against one server."""
+    """Builds and runs ``python -m edge_agent run`` for one vehicle against one server
+    (``model`` None: without ``--model``, the agent's default)."""
 
-    model: Path
+    model: Path | None
     url: str
     vehicle: str
     token: str
@@ -156,8 +157,7 @@ class AgentRunner:
             self.vehicle,
             "--spool",
             str(self.spool),
-            "--model",
-            str(self.model),
+            *(["--model", str(self.model)] if self.model is not None else []),
             "--threads",
             "1",
             "--log-format",

@@ -41,8 +41,8 @@ def test_flags_beat_environment_beat_file(tmp_path: Path, clean_env) -> None:
     config.write_text(
         'fps = 1.0\nthreads = 3\ncamera = "rear"\nproviders = ["CPUExecutionProvider"]\n'
     )
-    clean_env.setenv("LATENTLINK_FPS", "2.5")
-    clean_env.setenv("LATENTLINK_THREADS", "4")
+    clean_env.setenv("LATENTLINK_EDGE_FPS", "2.5")
+    clean_env.setenv("LATENTLINK_EDGE_THREADS", "4")
     settings = load_settings({**REQUIRED, "threads": "5", "fps": None}, config)
     assert (settings.fps, settings.threads, settings.camera) == (2.5, 5, "rear")
     assert settings.spool_max_bytes == 1 << 30 and settings.frame_size == (360, 480)
@@ -58,9 +58,9 @@ def test_problems_name_the_flag_and_the_variable(clean_env) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({**REQUIRED, "fps": "-1", "vehicle_id": "car 1", "server": None})
     text = str(error.value)
-    assert "--fps (LATENTLINK_FPS): Input should be greater than 0" in text
-    assert "--vehicle-id (LATENTLINK_VEHICLE_ID): String should match pattern" in text
-    assert "--server (LATENTLINK_SERVER): required" in text
+    assert "--fps (LATENTLINK_EDGE_FPS): Input should be greater than 0" in text
+    assert "--vehicle-id (LATENTLINK_EDGE_VEHICLE_ID): String should match pattern" in text
+    assert "--server (LATENTLINK_EDGE_SERVER): required" in text
 
 
 def run_cli(tmp_path: Path, model: Path, *changes: str) -> tuple[int, str]:
@@ -86,7 +86,7 @@ def run_cli(tmp_path: Path, model: Path, *changes: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        (["--fps", "fast"], "--fps (LATENTLINK_FPS): Input should be a valid number"),
+        (["--fps", "fast"], "--fps (LATENTLINK_EDGE_FPS): Input should be a valid number"),
         (["--server", "ftp://x"], "URL scheme should be 'http' or 'https'"),
         (["--spool-max-bytes", "lots"], "could not parse value and unit from byte string"),
         (["--model", "/nonexistent.onnx"], "ONNX model /nonexistent.onnx does not exist"),
@@ -101,6 +101,7 @@ def test_bad_configuration_exits_2(tmp_path, onnx_model, changes, message) -> No
     code, output = run_cli(tmp_path, onnx_model, *changes)
     assert code == 2, output
     assert message in output
+    assert not (tmp_path / "spool").exists(), "a configuration error left a spool folder"
 
 
 def test_unknown_config_file_keys_exit_2(tmp_path, onnx_model) -> None:

@@ -13,19 +13,25 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
 
+from edge_agent.config import SHIPPED_MODEL
 from edge_agent.encoder import FrameEncoder
+from edge_agent.pipeline import EXIT_GAVE_UP, EXIT_REJECTED
 from edge_agent.retry import Backoff
 from edge_agent.sources import Capture, FolderSource
 from edge_agent.uploader import Outcome, Uploader
+from latentlink.codec.onnx_compressor import OnnxCompressor
 from latentlink.data.synthetic import synthetic_scene
+from tests.cloud.servers import free_port
 from tests.conftest import write_png
 from tests.edge.conftest import (
     FRAME_SIZE,
     REPO,
+    AgentRunner,
     agent_env,
     running_cloud,
     wait_for,
@@ -136,7 +142,7 @@ def test_a_bad_token_sends_frames_to_rejected_with_the_reason(cloud, make_agent,
     cloud.register("edge-badtoken")
     agent = make_agent(cloud, "edge-badtoken", token="not-the-token")
     code, log = agent.run(folder, "--once")
-    assert code == 0, log
+    assert code == EXIT_REJECTED, log
     reasons = [json.loads(p.read_text()) for p in (agent.spool / "rejected").glob("*.json")]
     assert len(reasons) == 3 and len(list((agent.spool / "rejected").glob("*.llc"))) == 3
     assert {(r["status"], r["reason"]) for r in reasons} == {(401, "unknown token")}
@@ -152,6 +158,26 @@ def test_a_bad_token_sends_frames_to_rejected_with_the_reason(cloud, make_agent,
         timeout=30,
     )
     assert json.loads(status.stdout)["counters"]["rejected"] == 3
+
+
+def test_once_gives_up_on_an_absent_server_and_keeps_the_frames(tmp_path):
+    """Nothing listens at the server's address: ``--once`` stops after ``--once-timeout-s``
+    with status 4 instead of retrying for ever, and the frames wait in the spool. No
+    ``--model``: the agent runs the shipped net_C, and says so."""
+    folder = tmp_path / "frames"
+    write_frames(folder, 3)
+    agent = AgentRunner(None, f"http://127.0.0.1:{free_port()}", "edge-away", "t",
+                        tmp_path / "spool")
+    started = time.monotonic()
+    code, log = agent.run(folder, "--once", "--once-timeout-s", "1.5")
+    assert code == EXIT_GAVE_UP, log
+    assert time.monotonic() - started < 30
+    assert "giving up (--once)" in log
+    assert len(spool_files(agent.spool, "pending")) == 3
+    started_line = json.loads(next(line for line in log.splitlines()
+                                   if "edge agent started" in line))
+    shipped = OnnxCompressor(SHIPPED_MODEL).info.codec_id
+    assert (started_line["model"], started_line["codec"]) == (str(SHIPPED_MODEL), shipped)
 
 
 class LoseFirstAnswer(httpx.BaseTransport):

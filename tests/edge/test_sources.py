@@ -57,7 +57,7 @@ def test_a_watched_folder_picks_up_new_files_once_they_are_complete(tmp_path: Pa
 
 
 def test_synthetic_frames_are_numbered_per_spool_instance() -> None:
-    source = SyntheticSource(3, FRAME_SIZE, instance="abcd1234")
+    source = SyntheticSource(3, FRAME_SIZE, instance=lambda: "abcd1234")
     captures = list(source.frames(lambda i: i.endswith("1"), threading.Event()))
     assert [c.frame_id for c in captures] == [
         "synthetic-abcd1234-0000000",

@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from cloud_service import crud, images
 from cloud_service.api.body import MSGPACK, read_capped_body
 from cloud_service.api.deps import (
+    AdminDep,
     FrameDep,
     ModelsDep,
     PrincipalDep,
@@ -30,7 +31,8 @@ from cloud_service.db.models import SegStatus
 from cloud_service.ingest import IngestError, ingest_frame
 from cloud_service.pagination import CursorError, decode_cursor, encode_cursor
 from cloud_service.render import RendererBusy
-from cloud_service.schemas.frames import FrameOut, FramePage
+from cloud_service.resegment import Selection, UnknownVersion, requeue
+from cloud_service.schemas.frames import FrameOut, FramePage, Requeued
 from cloud_service.storage import BlobNotFound
 from latentlink.codec import container
 
@@ -104,6 +106,20 @@ def list_frames(
     next_cursor = encode_cursor(rows[-1].ts, rows[-1].id) if more else None
     return FramePage(items=[FrameOut.from_record(row) for row in rows], total=total,
                      next=next_cursor)
+
+
+@router.post("/resegment", response_model=Requeued,
+             responses={401: ERROR, 403: ERROR, 404: ERROR, 422: ERROR})
+def resegment(selection: Selection, runtime: RuntimeDep, _: AdminDep) -> Requeued:
+    """Segment the selected frames again (operators only), e.g. those an untrained or a
+    replaced segmenter handled: they go back to `pending` and the workers segment them with
+    the serving model. Running frames are left to finish; no mask is removed before its
+    replacement is stored. `404` if `version` is not in the registry."""
+    try:
+        with runtime.sessions.begin() as session:
+            return Requeued(queued=requeue(session, selection))
+    except UnknownVersion as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
 
 
 @router.get("/{frame_id}", response_model=FrameOut, responses={401: ERROR, 403: ERROR, 404: ERROR})

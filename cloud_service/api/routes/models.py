@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
@@ -15,9 +16,16 @@ from fastapi.concurrency import run_in_threadpool
 from cloud_service.api.deps import AdminDep, ModelsDep, RuntimeDep
 from cloud_service.api.routes.frames import ERROR
 from cloud_service.finetune.registry import Decision, ModelRegistry, RegistryError, UnknownVersion
+from cloud_service.resegment import Selection, requeue
+from cloud_service.runtime import Runtime
 from cloud_service.schemas.models import DecisionOut, ModelList, ModelOut
+from cloud_service.schemas.moments import UtcDatetime
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+ResegmentSince = Annotated[UtcDatetime | None, Query(
+    description="Then segment again, with the model now serving, the frames captured since "
+                "this time that it did not segment (Unix seconds or ISO 8601).")]
 
 
 def _registry(runtime: RuntimeDep) -> ModelRegistry:
@@ -38,23 +46,25 @@ def list_models(runtime: RuntimeDep, models: ModelsDep, _: AdminDep) -> ModelLis
 
 @router.post("/rollback", response_model=DecisionOut,
              responses={401: ERROR, 403: ERROR, 409: ERROR, 503: ERROR})
-async def rollback(runtime: RuntimeDep, _: AdminDep) -> DecisionOut:
+async def rollback(runtime: RuntimeDep, _: AdminDep,
+                   resegment_since: ResegmentSince = None) -> DecisionOut:
     """Serve again the model that served before the current one."""
-    return _out(await _decide(runtime, lambda registry: registry.rollback()))
+    decision = await _decide(runtime, lambda registry: registry.rollback())
+    return await _out(runtime, decision, resegment_since)
 
 
 @router.post("/{version}/promote", response_model=DecisionOut,
              responses={401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 503: ERROR})
 async def promote(runtime: RuntimeDep, _: AdminDep,
                   version: int = Path(ge=1, le=2**31 - 1),
-                  force: bool = Query(False, description="Skip the held-out Dice gate.")
-                  ) -> DecisionOut:
+                  force: bool = Query(False, description="Skip the held-out Dice gate."),
+                  resegment_since: ResegmentSince = None) -> DecisionOut:
     """Serve ``version`` if it beats the serving model's mean Dice on its held-out frames
     (``409`` with both numbers if not), or unconditionally with ``force=true``."""
     decision = await _decide(runtime, lambda registry: registry.promote(version, force))
     if not decision.promoted:
         raise HTTPException(status.HTTP_409_CONFLICT, decision.reason)
-    return _out(decision)
+    return await _out(runtime, decision, resegment_since)
 
 
 async def _decide(runtime: RuntimeDep, action: Callable[[ModelRegistry], Decision]) -> Decision:
@@ -67,5 +77,16 @@ async def _decide(runtime: RuntimeDep, action: Callable[[ModelRegistry], Decisio
         raise HTTPException(code, str(error)) from error
 
 
-def _out(decision: Decision) -> DecisionOut:
-    return DecisionOut(**asdict(decision))
+async def _out(runtime: Runtime, decision: Decision, resegment_since: UtcDatetime | None
+               ) -> DecisionOut:
+    """The decision, after queuing the frames to segment again with the new model, if asked."""
+    resegmented = None
+    if resegment_since is not None:
+        resegmented = await run_in_threadpool(_resegment, runtime, resegment_since)
+    return DecisionOut(**asdict(decision), resegmented=resegmented)
+
+
+def _resegment(runtime: Runtime, since: UtcDatetime) -> int:
+    serving = _registry(runtime).segmenter.name
+    with runtime.sessions.begin() as session:
+        return requeue(session, Selection(since=since), other_than=serving)
