@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from cloud_service.api.routes import annotations, frames, health, jobs, models
+from cloud_service.api.routes import annotations, frames, health, jobs, models, vehicles
 from cloud_service.core.config import Settings
 from cloud_service.runtime import Runtime
 
@@ -48,4 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(annotations.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(vehicles.router)
     return app
