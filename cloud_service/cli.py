@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_service.core.config import Settings
 from cloud_service.core.security import hash_token, new_token
+from latentlink.codec.container import VEHICLE_PATTERN
 
 if TYPE_CHECKING:
     from cloud_service.db.models import Vehicle
     from cloud_service.finetune.registry import ModelRegistry
 
-VEHICLE_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+VEHICLE_NAME = re.compile(VEHICLE_PATTERN)
 """The same rule as the container's ``meta.vehicle`` (a vehicle must be able to name itself)."""
 
 

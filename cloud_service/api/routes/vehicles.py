@@ -21,9 +21,10 @@ from cloud_service.core.security import hash_token, new_token
 from cloud_service.db.models import Vehicle
 from cloud_service.runtime import Runtime
 from cloud_service.schemas.vehicles import IssuedToken, VehicleList, VehicleOut
+from latentlink.codec.container import VEHICLE_PATTERN
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
-VehicleName = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+VehicleName = Annotated[str, Path(pattern=VEHICLE_PATTERN,
                                   description="The vehicle's name.")]
 AUTH_ERRORS = {401: ERROR, 403: ERROR}
 

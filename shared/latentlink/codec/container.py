@@ -44,6 +44,8 @@ from latentlink.codec.quantize import Quantized, code_dtype, float2int
 
 SCHEMA_VERSION = 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+VEHICLE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+"""A vehicle's name: in a container, in the cloud's database, its API and its CLI."""
 MAX_FRAME_SIDE = 2**31 - 1
 """The largest side any reader can store (a 32-bit integer column); limits sit far below it."""
 MEDIA_TYPE = "application/x-msgpack"
@@ -68,7 +70,7 @@ class CaptureMeta(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    vehicle: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    vehicle: str = Field(pattern=VEHICLE_PATTERN)
     frame: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     ts: float = Field(ge=0, le=1e11, allow_inf_nan=False)
     camera: str = Field(default="front", min_length=1, max_length=64)
