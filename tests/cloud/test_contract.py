@@ -59,23 +59,28 @@ def contract_failures(url: str, token: str) -> list[str]:
     failures = []
     for result in api.get_all_operations():
         operation = result.ok()
-        excluded = ([positive_data_acceptance]
-                    if (operation.method.upper(), operation.path) in OPAQUE_BODIES else [])
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            @given(operation.as_strategy(mode))
-            @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck),
-                      phases=[Phase.explicit, Phase.generate])
-            def run(case: schemathesis.Case, excluded: list = excluded) -> None:
-                case.call_and_validate(base_url=url, excluded_checks=excluded, timeout=30)
-
             try:
-                run()
+                exercise(operation, mode, url)
             except Unsatisfiable:  # nothing to make invalid: an operation without parameters
                 continue
             except Exception as error:  # a check's failure, reported with the request to replay
                 failures.append(f"{operation.label} ({mode.value}): {error}")
     return failures
+
+
+def exercise(operation: schemathesis.APIOperation, mode: GenerationMode, url: str) -> None:
+    """Send :data:`EXAMPLES` generated requests of ``mode`` and check every answer."""
+    excluded = ([positive_data_acceptance]
+                if (operation.method.upper(), operation.path) in OPAQUE_BODIES else [])
+
+    @given(operation.as_strategy(mode))
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    def run(case: schemathesis.Case) -> None:
+        case.call_and_validate(base_url=url, excluded_checks=excluded, timeout=30)
+
+    run()
 
 
 @pytest.mark.slow
