@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from cloud_service import console
 from cloud_service.api.routes import annotations, frames, health, jobs, models, vehicles
 from cloud_service.core.config import Settings
 from cloud_service.runtime import Runtime
@@ -23,6 +24,8 @@ compressed domain, and shows operators net_D reconstructions.
 
 Authentication: `Authorization: Bearer <token>`, a vehicle's token (upload and read its own
 frames) or the admin token (read every frame).
+
+Operators: the web console is at [/ui](/ui) (sign in with the admin token).
 """
 
 
@@ -41,12 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await loading
             await asyncio.to_thread(runtime.close)
 
+    # The console serves /docs and /redoc itself, from local copies of their scripts.
     app = FastAPI(title="LatentLink cloud service", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(frames.router)
     app.include_router(health.router)
     app.include_router(annotations.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(vehicles.router)
+    console.mount(app, settings)
     return app

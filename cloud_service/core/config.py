@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="Bearer token of operators (read every vehicle's frames); "
                           "unset: no admin access.")
+    console_secret: SecretStr | None = Field(
+        None, description="Key that signs the console's session cookies; unset: a random key "
+                          "per process (sign-ins end at a restart and hold on one replica only).")
+    console_session_s: int = Field(8 * 3600, ge=60, le=7 * 24 * 3600,
+                                   description="How long a console sign-in lasts, in seconds.")
 
     s3_bucket: str | None = Field(None, description="Store blobs in this bucket; unset: files "
                                                     "under the data dir.")

@@ -6,6 +6,6 @@ where a transaction begins and ends (a request's session, the group writer, ``se
 stays with the caller, because the exactly-once and crash guarantees rest on those boundaries.
 """
 
-from cloud_service.crud import annotations, frames, jobs, models, vehicles
+from cloud_service.crud import annotations, fleet, frames, jobs, models, vehicles
 
-__all__ = ["annotations", "frames", "jobs", "models", "vehicles"]
+__all__ = ["annotations", "fleet", "frames", "jobs", "models", "vehicles"]

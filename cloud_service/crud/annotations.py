@@ -26,6 +26,12 @@ def upsert(session: Session, frame_id: int, source: str, label_key: str) -> Anno
     return row
 
 
+def of_frame(session: Session, frame_id: int) -> list[Annotation]:
+    """The frame's label rows (one per source), oldest first."""
+    return list(session.scalars(select(Annotation).where(Annotation.frame_id == frame_id)
+                                .order_by(Annotation.created_at)))
+
+
 def labelled_frames(session: Session, *, source: str, depth: int, codec: str | None,
                     vehicle: str | None, since: float | None, until: float | None
                     ) -> Sequence[Row[tuple[int, str, str, str]]]:

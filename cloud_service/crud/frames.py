@@ -46,9 +46,13 @@ def _insert_statement(dialect: str) -> Insert:
 
 
 def page(session: Session, *, vehicle: str | None, since: float | None, until: float | None,
-         after: tuple[float, int] | None, limit: int) -> tuple[list[FrameRecord], int, bool]:
-    """A page of frames in (ts, id) order after ``after``; (page, total matching, more follow)."""
+         after: tuple[float, int] | None, limit: int, status: SegStatus | None = None
+         ) -> tuple[list[FrameRecord], int, bool]:
+    """A page of frames in (ts, id) order after ``after``; (page, total matching, more follow).
+    ``status`` (segmentation status) narrows it as the console's filter does."""
     filters = []
+    if status is not None:
+        filters.append(FrameRecord.seg_status == status)
     if vehicle is not None:
         filters.append(FrameRecord.vehicle == vehicle)
     if since is not None:

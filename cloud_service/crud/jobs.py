@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cloud_service.db.models import FinetuneJob, JobState
@@ -21,6 +21,19 @@ def add(session: Session, request: dict) -> FinetuneJob:
 
 def by_id(session: Session, job_id: int) -> FinetuneJob | None:
     return session.get(FinetuneJob, job_id)
+
+
+def page(session: Session, *, state: JobState | None, before: int | None, limit: int
+         ) -> tuple[list[FinetuneJob], int, bool]:
+    """A page of jobs, newest first, with ids below ``before``; (page, total matching, more
+    follow). Newest first: an operator looks for the job just submitted."""
+    filters = [] if state is None else [FinetuneJob.state == state]
+    total = session.scalar(select(func.count()).select_from(FinetuneJob).where(*filters)) or 0
+    query = select(FinetuneJob).where(*filters)
+    if before is not None:
+        query = query.where(FinetuneJob.id < before)
+    rows = list(session.scalars(query.order_by(FinetuneJob.id.desc()).limit(limit + 1)))
+    return rows[:limit], total, len(rows) > limit
 
 
 def claim_oldest_queued(session: Session) -> int | None:

@@ -1,4 +1,4 @@
-"""Shape of ``/jobs``: a fine-tuning job as operators follow it."""
+"""Shapes of ``/jobs``: a fine-tuning job as operators follow it, and a page of them."""
 
 from __future__ import annotations
 
@@ -32,3 +32,11 @@ class JobOut(BaseModel):
                    started_at=job.started_at, heartbeat_at=job.heartbeat_at,
                    finished_at=job.finished_at)
 
+
+
+class JobPage(BaseModel):
+    """One page of jobs, newest first."""
+
+    items: list[JobOut]
+    total: int = Field(description="Jobs matching the filter, over all pages.")
+    next: str | None = Field(description="Cursor of the next page; null on the last page.")

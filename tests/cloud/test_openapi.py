@@ -12,9 +12,9 @@ def test_openapi_documents_the_api(server: LiveServer) -> None:
     assert set(paths) == {"/frames", "/frames/{frame_id}", "/frames/{frame_id}/segmentation",
                           "/frames/{frame_id}/image", "/frames/{frame_id}/latent", "/healthz",
                           "/readyz", "/metrics", "/frames/{frame_id}/annotation", "/jobs/finetune",
-                          "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/models", "/models/rollback",
-                          "/models/{version}/promote", "/vehicles", "/vehicles/{name}/revoke",
-                          "/vehicles/{name}/rotate-token"}
+                          "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/models",
+                          "/models/rollback", "/models/{version}/promote", "/vehicles",
+                          "/vehicles/{name}/revoke", "/vehicles/{name}/rotate-token"}
     upload = paths["/frames"]["post"]
     assert "application/x-msgpack" in upload["requestBody"]["content"]
     documented = set(upload["responses"])

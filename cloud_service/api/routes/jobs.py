@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -20,11 +20,12 @@ from cloud_service import crud
 from cloud_service.api.body import read_capped_body
 from cloud_service.api.deps import AdminDep, RuntimeDep, SessionDep
 from cloud_service.api.routes.frames import ERROR
-from cloud_service.db.models import FinetuneJob
+from cloud_service.db.models import FinetuneJob, JobState
 from cloud_service.finetune import jobs
 from cloud_service.finetune.spec import JobRequest
 from cloud_service.ingest import IngestError
-from cloud_service.schemas.jobs import JobOut
+from cloud_service.pagination import ID_CURSOR_PATTERN, decode_id_cursor, encode_id_cursor
+from cloud_service.schemas.jobs import JobOut, JobPage
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Path(ge=1, le=2**63 - 1, description="The job's id.")
@@ -78,6 +79,21 @@ def submit_finetune(request: Annotated[JobRequest, Depends(job_request)], runtim
     if runtime.jobs is not None:
         runtime.jobs.wake()
     return JobOut.from_record(job)
+
+
+@router.get("", response_model=JobPage, responses={401: ERROR, 403: ERROR})
+def list_jobs(
+    session: SessionDep, _: AdminDep,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(pattern=ID_CURSOR_PATTERN,
+                                        description="A page's `next`.")] = None,
+) -> JobPage:
+    """Jobs, newest first; follow ``next`` for older ones."""
+    before = decode_id_cursor(cursor) if cursor is not None else None
+    rows, total, more = crud.jobs.page(session, state=state, before=before, limit=limit)
+    return JobPage(items=[JobOut.from_record(row) for row in rows], total=total,
+                   next=encode_id_cursor(rows[-1].id) if more else None)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={401: ERROR, 403: ERROR, 404: ERROR})

@@ -190,7 +190,7 @@ def bench_huffman(
 ) -> None:
     """Our Huffman coder vs zlib's Huffman-only mode on real latents of a codec."""
     from latentlink.codec.quantize import float2int
-    from latentlink.evaluation.huffman_bench import compare_with_zlib
+    from latentlink.evaluation.huffman_bench import compare_with_zlib, print_modes
 
     runner = load_runner(weights, depth, None, None)
     listing, _, load = iter_frames(dataset, data_root, split, limit)
@@ -209,4 +209,5 @@ def bench_huffman(
             f"  {name:<5} {row['bytes']:>10} bytes  encode {row['encode_msym_s']:7.1f} "
             f"Msym/s  decode {row['decode_msym_s']:7.1f} Msym/s"
         )
+    print_modes(result["modes"])
     write_json(json_path, result)
