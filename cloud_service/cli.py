@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_service.core.config import Settings
 from cloud_service.core.security import hash_token, new_token
+from latentlink.codec.container import VEHICLE_PATTERN
 
 if TYPE_CHECKING:
+    from cloud_service.db.models import Vehicle
     from cloud_service.finetune.registry import ModelRegistry
 
-VEHICLE_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+VEHICLE_NAME = re.compile(VEHICLE_PATTERN)
 """The same rule as the container's ``meta.vehicle`` (a vehicle must be able to name itself)."""
 
 
@@ -126,6 +128,71 @@ def add_vehicle(name: str, data_dir: Path | None) -> None:
         engine.dispose()
     click.echo(f"added vehicle {name}; its token (stored only as a hash, shown this once):")
     click.echo(token)
+
+
+@main.group()
+def vehicles() -> None:
+    """List vehicles, issue a vehicle a new token, or revoke its token.
+
+    Uses the same database as serve. A running server honours a change within a second
+    (POST /vehicles/NAME/... on the server itself: at once).
+    """
+
+
+@vehicles.command("list")
+@data_dir_option
+def list_vehicles(data_dir: Path | None) -> None:
+    """One line per vehicle: name, registration time (UTC), active or revoked."""
+    from datetime import UTC, datetime
+
+    from cloud_service import crud
+
+    settings = load_settings(data_dir=data_dir)
+    _check_database(settings)
+    with _sessions(settings) as sessions, sessions() as session:
+        for vehicle in crud.vehicles.everyone(session):
+            registered = datetime.fromtimestamp(vehicle.created_at, UTC).isoformat("T", "seconds")
+            state = "revoked" if crud.vehicles.is_revoked(vehicle) else "active"
+            click.echo(f"{vehicle.name}\t{registered}\t{state}")
+
+
+@vehicles.command("rotate-token")
+@click.argument("name")
+@data_dir_option
+def rotate_token(name: str, data_dir: Path | None) -> None:
+    """Issue vehicle NAME a new token, printed alone on the last line; the old one stops
+    working (a revoked vehicle gets its access back this way)."""
+    from cloud_service import crud
+
+    token = new_token()
+    _change_vehicle(name, data_dir,
+                    lambda vehicle: crud.vehicles.set_token_hash(vehicle, hash_token(token)))
+    click.echo(f"new token of vehicle {name} (stored only as a hash, shown this once):")
+    click.echo(token)
+
+
+@vehicles.command()
+@click.argument("name")
+@data_dir_option
+def revoke(name: str, data_dir: Path | None) -> None:
+    """Refuse vehicle NAME's token from now on; its frames stay."""
+    from cloud_service import crud
+
+    _change_vehicle(name, data_dir, crud.vehicles.revoke)
+    click.echo(f"revoked vehicle {name}")
+
+
+def _change_vehicle(name: str, data_dir: Path | None, change: Callable[[Vehicle], None]) -> None:
+    """Apply ``change`` to vehicle ``name`` in one transaction; exit 1 if there is none."""
+    from cloud_service import crud
+
+    settings = load_settings(data_dir=data_dir)
+    _check_database(settings)
+    with _sessions(settings) as sessions, sessions.begin() as session:
+        vehicle = crud.vehicles.by_name(session, name)
+        if vehicle is None:
+            raise click.ClickException(f"no vehicle named {name!r}")
+        change(vehicle)
 
 
 @main.command("import-annotations")

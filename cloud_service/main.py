@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.requests import ClientDisconnect
 
 from cloud_service import console
-from cloud_service.api.routes import annotations, frames, health, jobs, models
+from cloud_service.api.routes import annotations, frames, health, jobs, models, vehicles
 from cloud_service.core.config import Settings
 from cloud_service.runtime import Runtime
 
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(annotations.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(vehicles.router)
     console.mount(app, settings)
     app.add_exception_handler(ClientDisconnect, _client_disconnected)
     return app

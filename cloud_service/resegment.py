@@ -9,11 +9,12 @@ stays until the new one replaces it). The API (``POST /frames/resegment``, the p
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from cloud_service import crud
 from cloud_service.schemas.moments import UtcDatetime, timestamp
+from latentlink.codec.container import VEHICLE_PATTERN
 
 
 class UnknownVersion(LookupError):
@@ -21,27 +22,21 @@ class UnknownVersion(LookupError):
 
 
 class Selection(BaseModel):
-    """Which stored frames to segment again; every criterion given must hold."""
+    """Which stored frames to segment again; every criterion given must hold (so a selection
+    whose criteria cannot hold together, e.g. ``since`` after ``until``, selects nothing)."""
 
     model_config = {"extra": "forbid"}
 
     since: UtcDatetime | None = Field(None, description="Captured at or after.")
     until: UtcDatetime | None = Field(None, description="Captured before.")
-    vehicle: str | None = Field(None, max_length=64, description="Only this vehicle's frames.")
+    vehicle: str | None = Field(None, pattern=VEHICLE_PATTERN,
+                                description="Only this vehicle's frames.")
     segmenter: str | None = Field(
         None, min_length=1, max_length=64,
         description="Only frames this segmenter handled: its name (a frame's `segmenter`, "
                     "/models' `name`), or `untrained`.")
     version: int | None = Field(None, ge=1, le=2**31 - 1,
                                 description="Only frames this registry version handled.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Selection:
-        if self.segmenter is not None and self.version is not None:
-            raise ValueError("give segmenter or version, not both")
-        if self.since is not None and self.until is not None and self.since >= self.until:
-            raise ValueError("since must be before until")
-        return self
 
 
 def requeue(session: Session, selection: Selection, *, other_than: str | None = None) -> int:
@@ -55,6 +50,8 @@ def requeue(session: Session, selection: Selection, *, other_than: str | None = 
         row = crud.models.by_number(session, selection.version)
         if row is None:
             raise UnknownVersion(f"no model version {selection.version}")
+        if segmenter is not None and segmenter != row.name:
+            return 0  # no frame was handled by two segmenters
         segmenter = row.name
     return crud.frames.requeue(session, since=timestamp(selection.since),
                                until=timestamp(selection.until), vehicle=selection.vehicle,

@@ -14,7 +14,11 @@ import threading
 import time
 
 TOKEN_BYTES = 32
-TOKEN_CACHE_S = 60.0
+TOKEN_CACHE_S = 1.0
+"""How long a process trusts a token it looked up. Its own rotations and revocations take effect
+at once (:meth:`TokenCache.forget`); changes made elsewhere (the CLI, another replica, the
+database by hand) within this long. One indexed lookup per vehicle per second is negligible next
+to the uploads it serves."""
 
 
 def new_token() -> str:
@@ -36,8 +40,7 @@ class TokenCache:
     """Vehicle names by token hash, remembered for :data:`TOKEN_CACHE_S` seconds.
 
     Every upload authenticates; remembering known tokens spares each one a database round trip
-    and a thread hop. Only successful lookups are kept, so a new vehicle works at once, and a
-    vehicle removed from the database directly is refused at most a minute later.
+    and a thread hop. Only successful lookups are kept, so a new vehicle works at once.
     """
 
     def __init__(self, ttl: float = TOKEN_CACHE_S) -> None:
@@ -48,10 +51,17 @@ class TokenCache:
     def get(self, token_hash: str) -> str | None:
         with self._lock:
             entry = self._names.get(token_hash)
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
+            if entry is not None and entry[1] < time.monotonic():
+                del self._names[token_hash]  # expired: looked up again, and never piles up
+                entry = None
+        return None if entry is None else entry[0]
 
     def put(self, token_hash: str, name: str) -> None:
         with self._lock:
             self._names[token_hash] = (name, time.monotonic() + self.ttl)
+
+    def forget(self, name: str) -> None:
+        """Drop every token of vehicle ``name``: its rotation or revocation holds from now on."""
+        with self._lock:
+            for token_hash in [key for key, (owner, _) in self._names.items() if owner == name]:
+                del self._names[token_hash]

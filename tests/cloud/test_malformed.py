@@ -149,8 +149,10 @@ def test_invalid_content_length_is_400(server: LiveServer) -> None:
 @pytest.mark.parametrize(("path", "params", "status"), [
     ("/frames", {"limit": 0}, 422),
     ("/frames", {"limit": 100000}, 422),
-    ("/frames", {"cursor": "not-a-cursor"}, 400),
-    ("/frames", {"cursor": "WzEsIDJd" + "x"}, 400),
+    ("/frames", {"cursor": "not-a-cursor"}, 422),
+    ("/frames", {"cursor": "WzEsIDJd"}, 422),
+    ("/frames", {"cursor": "f" * 32}, 422),
+    ("/frames", {"vehicle": "car 1"}, 422),
     ("/frames", {"since": "yesterday-ish"}, 422),
     ("/frames/abc", {}, 422),
     ("/frames/0", {}, 422),

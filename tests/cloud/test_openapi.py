@@ -13,7 +13,8 @@ def test_openapi_documents_the_api(server: LiveServer) -> None:
                           "/frames/{frame_id}/image", "/frames/{frame_id}/latent", "/healthz",
                           "/readyz", "/metrics", "/frames/{frame_id}/annotation", "/jobs/finetune",
                           "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/models",
-                          "/models/rollback", "/models/{version}/promote", "/frames/resegment"}
+                          "/models/rollback", "/models/{version}/promote", "/frames/resegment",
+                          "/vehicles", "/vehicles/{name}/revoke", "/vehicles/{name}/rotate-token"}
     upload = paths["/frames"]["post"]
     assert "application/x-msgpack" in upload["requestBody"]["content"]
     documented = set(upload["responses"])

@@ -78,12 +78,22 @@ def test_only_operators_may_and_bad_selections_are_422(server: LiveServer) -> No
     with server.client() as anonymous:
         assert anonymous.post("/frames/resegment", json={}).status_code == 401
     with server.admin as admin:
-        for body in ({"since": T0 + 10, "until": T0}, {"segmenter": "untrained", "version": 1},
-                     {"vehicles": "car-1"}, {"since": "yesterday"}, {"version": 0}):
+        for body in ({"vehicles": "car-1"}, {"since": "yesterday"}, {"version": 0},
+                     {"vehicle": "car 1"}):
             answer = admin.post("/frames/resegment", json=body)
             assert answer.status_code == 422, (body, answer.text)
+        # Schema-valid selections whose criteria cannot hold together select nothing.
+        for body in ({"since": T0 + 10, "until": T0}, {"since": T0, "until": T0}):
+            answer = admin.post("/frames/resegment", json=body)
+            assert answer.json() == {"queued": 0}, (body, answer.text)
+        bad_json = admin.post("/frames/resegment", content=b"{nope",
+                              headers={"content-type": "application/json"})
+        assert bad_json.status_code == 422
         missing = admin.post("/frames/resegment", json={"version": 999})
         assert missing.status_code == 404 and "no model version 999" in missing.text
+    with server.client(server.tokens["car-1"]) as car:  # the token is checked before the body
+        assert car.post("/frames/resegment", content=b"{nope",
+                        headers={"content-type": "application/json"}).status_code == 403
 
 
 def test_the_cli_queues_the_same_selection(server: LiveServer) -> None:

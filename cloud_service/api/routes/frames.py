@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from cloud_service import crud, images
@@ -27,16 +27,19 @@ from cloud_service.api.deps import (
     SessionDep,
     VehicleDep,
 )
+from cloud_service.api.json_body import admin_json_body, json_request_body
 from cloud_service.db.models import SegStatus
 from cloud_service.ingest import IngestError, ingest_frame
-from cloud_service.pagination import CursorError, decode_cursor, encode_cursor
+from cloud_service.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
 from cloud_service.render import RendererBusy
 from cloud_service.resegment import Selection, UnknownVersion, requeue
 from cloud_service.schemas.frames import FrameOut, FramePage, Requeued
 from cloud_service.storage import BlobNotFound
 from latentlink.codec import container
+from latentlink.codec.container import VEHICLE_PATTERN
 
 router = APIRouter(prefix="/frames", tags=["frames"])
+SelectionDep = Annotated[Selection, Depends(admin_json_body(Selection, "a frame selection"))]
 
 PNG = "image/png"
 ERROR = {"description": "The reason is in `detail`.",
@@ -82,25 +85,24 @@ async def upload_frame(request: Request, response: Response, runtime: RuntimeDep
     return FrameOut.from_record(result.record)
 
 
-@router.get("", response_model=FramePage, responses={400: ERROR, 401: ERROR, 403: ERROR})
+@router.get("", response_model=FramePage, responses={401: ERROR, 403: ERROR})
 def list_frames(
     principal: PrincipalDep, session: SessionDep,
-    vehicle: Annotated[str | None, Query(max_length=64, description="Only this vehicle's.")] = None,
-    since: Annotated[datetime | None, Query(
-        description="Captured at or after (Unix seconds or ISO 8601; naive means UTC).")] = None,
-    until: Annotated[datetime | None, Query(description="Captured before.")] = None,
+    vehicle: Annotated[str | None, Query(pattern=VEHICLE_PATTERN,
+                                         description="Only this vehicle's.")] = None,
+    since: Annotated[datetime | float | None, Query(
+        description="Captured at or after (ISO 8601, naive means UTC; or Unix seconds).")] = None,
+    until: Annotated[datetime | float | None, Query(description="Captured before.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200, description="A page's `next`.")] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
+                                        description="A page's `next`.")] = None,
 ) -> FramePage:
     """Frames in capture order (ties by id). A vehicle sees only its own frames."""
     if not principal.is_admin:
         if vehicle is not None and vehicle != principal.vehicle:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "a vehicle lists only its own frames")
         vehicle = principal.vehicle
-    try:
-        after = decode_cursor(cursor) if cursor is not None else None
-    except CursorError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from error
+    after = decode_cursor(cursor) if cursor is not None else None
     rows, total, more = crud.frames.page(session, vehicle=vehicle, since=_unix(since),
                                          until=_unix(until), after=after, limit=limit)
     next_cursor = encode_cursor(rows[-1].ts, rows[-1].id) if more else None
@@ -108,9 +110,10 @@ def list_frames(
                      next=next_cursor)
 
 
-@router.post("/resegment", response_model=Requeued,
-             responses={401: ERROR, 403: ERROR, 404: ERROR, 422: ERROR})
-def resegment(selection: Selection, runtime: RuntimeDep, _: AdminDep) -> Requeued:
+@router.post("/resegment", response_model=Requeued, openapi_extra=json_request_body(Selection),
+             responses={400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 413: ERROR, 415: ERROR,
+                        422: ERROR})
+def resegment(selection: SelectionDep, runtime: RuntimeDep, _: AdminDep) -> Requeued:
     """Segment the selected frames again (operators only), e.g. those an untrained or a
     replaced segmenter handled: they go back to `pending` and the workers segment them with
     the serving model. Running frames are left to finish; no mask is removed before its
@@ -194,7 +197,7 @@ def _blob(runtime: RuntimeDep, key: str) -> bytes:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"stored blob {key} is missing") from error
 
 
-def _unix(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
+def _unix(moment: datetime | float | None) -> float | None:
+    if moment is None or isinstance(moment, float):
+        return moment
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

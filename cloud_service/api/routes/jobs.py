@@ -2,30 +2,36 @@
 
 A job runs on the service's job thread (:mod:`cloud_service.finetune.jobs`), never in the
 request; its state is read from the database, so any replica answers for any job.
+
+The submission's body is read after the token check (:mod:`cloud_service.api.json_body`): a
+caller without a token must hear 401 whatever it sent, not learn how its body was wrong.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from cloud_service import crud
 from cloud_service.api.deps import AdminDep, RuntimeDep, SessionDep
+from cloud_service.api.json_body import admin_json_body, json_request_body
 from cloud_service.api.routes.frames import ERROR
 from cloud_service.db.models import FinetuneJob, JobState
 from cloud_service.finetune import jobs
 from cloud_service.finetune.spec import JobRequest
-from cloud_service.pagination import CursorError, decode_id_cursor, encode_id_cursor
+from cloud_service.pagination import ID_CURSOR_PATTERN, decode_id_cursor, encode_id_cursor
 from cloud_service.schemas.jobs import JobOut, JobPage
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Path(ge=1, le=2**63 - 1, description="The job's id.")
+JobRequestDep = Annotated[JobRequest, Depends(admin_json_body(JobRequest, "a job request"))]
 
 
 @router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
-             responses={401: ERROR, 403: ERROR, 422: ERROR})
-def submit_finetune(request: JobRequest, runtime: RuntimeDep, _: AdminDep) -> JobOut:
+             openapi_extra=json_request_body(JobRequest),
+             responses={400: ERROR, 401: ERROR, 403: ERROR, 413: ERROR, 415: ERROR, 422: ERROR})
+def submit_finetune(request: JobRequestDep, runtime: RuntimeDep, _: AdminDep) -> JobOut:
     """Queue a fine-tuning job; ``202`` with its id. Follow it with ``GET /jobs/{id}``."""
     with runtime.sessions.begin() as session:
         job = jobs.submit(session, request)
@@ -34,18 +40,16 @@ def submit_finetune(request: JobRequest, runtime: RuntimeDep, _: AdminDep) -> Jo
     return JobOut.from_record(job)
 
 
-@router.get("", response_model=JobPage, responses={400: ERROR, 401: ERROR, 403: ERROR})
+@router.get("", response_model=JobPage, responses={401: ERROR, 403: ERROR})
 def list_jobs(
     session: SessionDep, _: AdminDep,
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200, description="A page's `next`.")] = None,
+    cursor: Annotated[str | None, Query(pattern=ID_CURSOR_PATTERN,
+                                        description="A page's `next`.")] = None,
 ) -> JobPage:
     """Jobs, newest first; follow ``next`` for older ones."""
-    try:
-        before = decode_id_cursor(cursor) if cursor is not None else None
-    except CursorError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from error
+    before = decode_id_cursor(cursor) if cursor is not None else None
     rows, total, more = crud.jobs.page(session, state=state, before=before, limit=limit)
     return JobPage(items=[JobOut.from_record(row) for row in rows], total=total,
                    next=encode_id_cursor(rows[-1].id) if more else None)

@@ -20,6 +20,12 @@ Short keys keep the per-frame overhead at about 170 bytes, two fifths of it the 
 are set before unpacking so a hostile body cannot make the reader allocate more than the limits
 allow, pydantic validates every field, the latent shape must agree with d and the frame size, and
 the CRC must match. Every problem raises :class:`ContainerError` (a ``ValueError``) with the reason.
+
+Strictness also closes parser differentials: two readers of one container must never see two
+different frames. So a map may not hold a key twice (one reader would take the first, another the
+last), nothing may follow the map, every value must already have the type it is used as (no
+string "1.5" read as a float), and ``lo``/``hi`` must be float32 values whose difference fits
+float32, since that is the arithmetic :func:`latentlink.codec.quantize.int2float` does.
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ from latentlink.codec.frames import LATENT_CHANNELS
 from latentlink.codec.quantize import Quantized, code_dtype, float2int
 
 SCHEMA_VERSION = 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+VEHICLE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+"""A vehicle's name: in a container, in the cloud's database, its API and its CLI."""
+MAX_FRAME_SIDE = 2**31 - 1
+"""The largest side any reader can store (a 32-bit integer column); limits sit far below it."""
 MEDIA_TYPE = "application/x-msgpack"
 """The HTTP content type a container travels under, on upload and on download."""
 
@@ -59,7 +70,7 @@ class CaptureMeta(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    vehicle: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    vehicle: str = Field(pattern=VEHICLE_PATTERN)
     frame: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     ts: float = Field(ge=0, le=1e11, allow_inf_nan=False)
     camera: str = Field(default="front", min_length=1, max_length=64)
@@ -85,11 +96,15 @@ class FrameHeader(BaseModel):
     def _consistent(self) -> FrameHeader:
         if self.v != SCHEMA_VERSION:
             raise ValueError(f"unsupported schema version {self.v} (this reader: {SCHEMA_VERSION})")
+        _check_float32("lo", self.lo)
+        _check_float32("hi", self.hi)
         if self.lo > self.hi:
             raise ValueError(f"latent minimum {self.lo} exceeds maximum {self.hi}")
+        if self.hi - self.lo > FLOAT32_MAX:
+            raise ValueError(f"latent range hi - lo = {self.hi - self.lo:g} overflows float32")
         height, width = self.size
-        if height < 1 or width < 1:
-            raise ValueError(f"frame size {height}×{width} must be positive")
+        if not (1 <= height <= MAX_FRAME_SIDE and 1 <= width <= MAX_FRAME_SIDE):
+            raise ValueError(f"frame size {height}×{width} must be positive and below 2**31")
         factor = 2 ** (self.d + 1)
         expected = (LATENT_CHANNELS, math.ceil(height / factor), math.ceil(width / factor))
         if tuple(self.shape) != expected:
@@ -108,6 +123,15 @@ class FrameHeader(BaseModel):
         """Memory of the decoded integer latent (1 byte a symbol for n ≤ 8, else 2), known from
         the header alone so that a reader can refuse a frame before decoding it."""
         return self.symbols * code_dtype(self.n).itemsize
+
+
+def _check_float32(name: str, value: float) -> None:
+    """``value`` must be a float32 value: the decoder computes in float32, so anything else
+    would decode to infinities, NaNs, or a range other than the one the header states."""
+    if abs(value) > FLOAT32_MAX:
+        raise ValueError(f"latent {name} = {value:g} is outside float32's range")
+    if float(np.float32(value)) != value:
+        raise ValueError(f"latent {name} = {value!r} is not a float32 value")
 
 
 @dataclass(frozen=True)
@@ -211,18 +235,54 @@ def _unpack_map(data: bytes, limits: ContainerLimits) -> dict:
         body = msgpack.unpackb(
             data,
             raw=False,
-            strict_map_key=True,
+            use_list=False,  # tuples, which strict validation takes for the shape and size
+            object_pairs_hook=_unique_string_keys,
             max_bin_len=len(data),
             max_str_len=256,
             max_array_len=8,
             max_map_len=16,
             max_ext_len=0,
         )
+    except ContainerError:
+        raise
+    except msgpack.ExtraData as error:
+        raise ContainerError(
+            f"{len(error.extra)} bytes follow the container's msgpack map"
+        ) from error
     except (ValueError, msgpack.UnpackException, TypeError) as error:
-        raise ContainerError(f"not a msgpack frame container: {error}") from error
+        raise ContainerError(f"not a msgpack frame container: {_reason(error)}") from error
     if not isinstance(body, dict):
         raise ContainerError(f"container must be a msgpack map, got {type(body).__name__}")
     return body
+
+
+def _unique_string_keys(pairs: list[tuple[object, object]]) -> dict:
+    """A msgpack map as a dict, refusing what a dict would hide: a key given twice, or a key
+    that is not a string (bytes and str keys would otherwise be two different keys)."""
+    body: dict[str, object] = {}
+    for key, value in pairs:
+        if not isinstance(key, str):
+            raise ContainerError(f"map key {_short(key)} is not a string")
+        if key in body:
+            raise ContainerError(f"key {_short(key)} appears twice in one map")
+        body[key] = value
+    return body
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _reason(error: Exception) -> str:
+    """What was wrong: msgpack raises some errors without a message (a stack too deep, a
+    reserved type byte), and a rejection must never be an empty reason."""
+    if str(error):
+        return str(error)
+    named = {msgpack.exceptions.StackError: "maps or arrays nested too deeply",
+             msgpack.exceptions.FormatError: "a type byte msgpack does not define (0xc1)",
+             msgpack.exceptions.OutOfData: "the data ends inside a value"}
+    return named.get(type(error), type(error).__name__)
 
 
 def read_header(
@@ -234,7 +294,7 @@ def read_header(
     if not isinstance(payload, bytes):
         raise ContainerError("field 'huff' (the Huffman payload) is missing or not binary")
     try:
-        header = FrameHeader.model_validate(body, strict=False)
+        header = FrameHeader.model_validate(body, strict=True)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'container'}: {e['msg']}"

@@ -1,0 +1,70 @@
+"""Containers that two readers could read differently are refused over HTTP with the reason."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+
+from tests.cloud.servers import MSGPACK, LiveServer
+from tests.test_container_hostile import Pairs, as_pairs, encode
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def fields(body: bytes) -> dict:
+    return msgpack.unpackb(body, raw=False)
+
+
+def second_vehicle(body: bytes) -> bytes:
+    """``meta.vehicle`` twice: car-2 first, then car-1 (whose token uploads it)."""
+    values = fields(body)
+    meta = Pairs([("vehicle", "car-2"), *values["meta"].items()])
+    return encode(Pairs((key, meta if key == "meta" else value) for key, value in values.items()))
+
+
+def top_level_twice(body: bytes) -> bytes:
+    pairs = as_pairs(fields(body))
+    pairs.append(("n", fields(body)["n"]))
+    return encode(pairs)
+
+
+def with_range(lo: float, hi: float):
+    return lambda body: encode({**fields(body), "lo": lo, "hi": hi})
+
+
+HOSTILE = {
+    # case: (how to break a good container, a phrase the reason must contain)
+    "a second vehicle in meta": (second_vehicle, "'vehicle' appears twice"),
+    "a top-level key twice": (top_level_twice, "'n' appears twice"),
+    "trailing bytes": (lambda body: body + b"\xc0\xc0", "2 bytes follow"),
+    "lo/hi beyond float32": (with_range(-1e39, 1e39), "outside float32's range"),
+    "hi - lo overflows float32": (with_range(-F32_MAX, F32_MAX), "overflows float32"),
+    "lo not a float32 value": (with_range(0.1, 1.0), "not a float32 value"),
+    "a string where a float goes": (lambda body: encode({**fields(body), "lo": "0.5"}), "lo"),
+    "a size beyond int32": (lambda body: encode({**fields(body), "size": [2**40, 8]}),
+                            "frame size"),
+    "nested too deeply": (lambda body: b"\x91" * 3000 + b"\xc0", "nested too deeply"),
+    "a reserved type byte": (lambda body: b"\xc1", "0xc1"),
+}
+
+
+@pytest.fixture(scope="module")
+def good(make_container) -> bytes:
+    return make_container("car-1", "hostile-base", seed=13)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_container_is_400_with_its_reason(server: LiveServer, good: bytes,
+                                                  case: str) -> None:
+    breaker, phrase = HOSTILE[case]
+    with server.client(server.tokens["car-1"]) as car:
+        response = car.post("/frames", content=breaker(good), headers=MSGPACK)
+    assert response.status_code == 400, (case, response.text)
+    detail = response.json()["detail"]
+    assert detail.startswith("invalid frame container:") and phrase in detail, detail
+
+
+def test_the_unbroken_container_is_accepted(server: LiveServer, good: bytes) -> None:
+    with server.client(server.tokens["car-1"]) as car:
+        assert car.post("/frames", content=good, headers=MSGPACK).status_code in (200, 201)
