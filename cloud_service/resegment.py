@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cloud_service import crud
 from cloud_service.schemas.moments import UtcDatetime, timestamp
+from cloud_service.schemas.numbers import bounded_json_int
 from latentlink.codec.container import VEHICLE_PATTERN
 
 
@@ -35,7 +36,7 @@ class Selection(BaseModel):
         None, min_length=1, max_length=64,
         description="Only frames this segmenter handled: its name (a frame's `segmenter`, "
                     "/models' `name`), or `untrained`.")
-    version: int | None = Field(None, ge=1, le=2**31 - 1,
+    version: bounded_json_int(1, 2**31 - 1) | None = Field(None,
                                 description="Only frames this registry version handled.")
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from cloud_service.finetune.annotations import Source
 from cloud_service.schemas.moments import UtcDatetime
+from cloud_service.schemas.numbers import JsonInt, bounded_json_int
 from latentlink.codec.container import VEHICLE_PATTERN
 
 
@@ -19,15 +20,16 @@ class Hyperparameters(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    iterations: int = Field(200, ge=1, le=1_000_000)
+    iterations: JsonInt = Field(200, ge=1, le=1_000_000)
     lr: float = Field(1e-3, gt=0, le=1.0, description="Initial SGD learning rate (poly decay).")
-    batch_size: int = Field(4, ge=1, le=256)
+    batch_size: JsonInt = Field(4, ge=1, le=256)
     holdout_fraction: float = Field(0.2, gt=0, lt=1,
                                     description="Share of the frames kept for validation.")
-    seed: int = Field(0, ge=0, le=2**32 - 1,
+    seed: JsonInt = Field(0, ge=0, le=2**32 - 1,
                       description="Fixes the hold-out split and the crops (torch and numpy seeds "
                                   "are 32-bit safe).")
-    crop_size: int = Field(352, ge=8, le=8192, description="Training crop side in frame pixels.")
+    crop_size: JsonInt = Field(352, ge=8, le=8192,
+                           description="Training crop side in frame pixels.")
 
 
 class JobRequest(BaseModel):
@@ -40,8 +42,8 @@ class JobRequest(BaseModel):
     since: UtcDatetime | None = Field(None, description="Captured at or after.")
     until: UtcDatetime | None = Field(None, description="Captured before.")
     source: Source = Field(Source.human, description="Which labels to train on.")
-    base_version: int | None = Field(
-        None, ge=1, le=2**31 - 1,
+    base_version: bounded_json_int(1, 2**31 - 1) | None = Field(
+        None,
         description="Registry version to start from (a 32-bit column); unset: the serving model.")
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
 

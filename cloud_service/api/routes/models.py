@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -19,11 +20,11 @@ from cloud_service.finetune.registry import Decision, ModelRegistry, RegistryErr
 from cloud_service.resegment import Selection, requeue
 from cloud_service.runtime import Runtime
 from cloud_service.schemas.models import DecisionOut, ModelList, ModelOut
-from cloud_service.schemas.moments import UtcDatetime
+from cloud_service.schemas.moments import clamped_moment
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-ResegmentSince = Annotated[UtcDatetime | None, Query(
+ResegmentSince = Annotated[datetime | float | None, Query(
     description="Then segment again, with the model now serving, the frames captured since "
                 "this time that it did not segment (Unix seconds or ISO 8601).")]
 
@@ -77,16 +78,21 @@ async def _decide(runtime: RuntimeDep, action: Callable[[ModelRegistry], Decisio
         raise HTTPException(code, str(error)) from error
 
 
-async def _out(runtime: Runtime, decision: Decision, resegment_since: UtcDatetime | None
+async def _out(runtime: Runtime, decision: Decision, resegment_since: datetime | float | None
                ) -> DecisionOut:
     """The decision, after queuing the frames to segment again with the new model, if asked."""
     resegmented = None
     if resegment_since is not None:
-        resegmented = await run_in_threadpool(_resegment, runtime, resegment_since)
+        try:
+            since = clamped_moment(resegment_since)
+        except ValueError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                f"resegment_since: {error}") from error
+        resegmented = await run_in_threadpool(_resegment, runtime, since)
     return DecisionOut(**asdict(decision), resegmented=resegmented)
 
 
-def _resegment(runtime: Runtime, since: UtcDatetime) -> int:
+def _resegment(runtime: Runtime, since: datetime) -> int:
     serving = _registry(runtime).segmenter.name
     with runtime.sessions.begin() as session:
         return requeue(session, Selection(since=since), other_than=serving)
