@@ -284,7 +284,7 @@ def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, unti
     settings = load_settings(data_dir=data_dir)
     given = {key: value for key, value in hyperparameters.items() if value is not None}
     try:
-        request = JobRequest(vehicle=vehicle, since=_moment_arg(since), until=_moment_arg(until),
+        request = JobRequest(vehicle=vehicle, since=since, until=until,
                              source=source,
                              base_version=base_version, hyperparameters=given)
     except ValidationError as error:
@@ -325,7 +325,7 @@ def resegment(data_dir: Path | None, since: str | None, until: str | None, vehic
 
     settings = load_settings(data_dir=data_dir)
     try:
-        selection = Selection(since=_moment_arg(since), until=_moment_arg(until),
+        selection = Selection(since=since, until=until,
                               vehicle=vehicle, segmenter=segmenter, version=model_version)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'selection'}: {e['msg']}"
@@ -455,13 +455,3 @@ def _redacted(settings: Settings) -> str:
 if __name__ == "__main__":
     main()
 
-
-def _moment_arg(text: str | None) -> str | float | None:
-    """A time given on the command line: Unix seconds when it reads as a number, else the
-    ISO 8601 text (the API's JSON keeps the two apart by type; a shell cannot)."""
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text

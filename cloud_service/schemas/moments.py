@@ -5,21 +5,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo, WithJsonSchema
 
 UNIX_SECONDS_LIMIT = 2e10
 """Unix seconds are taken within ±2·10¹⁰ (about year 2603). Past that pydantic would silently
 read the number as *milli*seconds; the API refuses it instead, and its schema says so."""
 
 
-def _unix_seconds(value: Any) -> Any:
-    """A number is Unix seconds, within :data:`UNIX_SECONDS_LIMIT`; a string must be ISO 8601
-    (pydantic alone would also read "668" as seconds, which the schema does not allow)."""
+def _unix_seconds(value: Any, info: ValidationInfo) -> Any:
+    """A number is Unix seconds, within :data:`UNIX_SECONDS_LIMIT`; a JSON string must be ISO
+    8601 (pydantic alone would also read "668" as seconds, which the schema does not allow).
+    Text given in Python (a form field, a command-line option) may also be a number."""
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value)
         except ValueError as error:
-            raise ValueError("not an ISO 8601 date and time") from error
+            if info.mode == "json":
+                raise ValueError("not an ISO 8601 date and time") from error
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("neither ISO 8601 nor Unix seconds") from error
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     if not -UNIX_SECONDS_LIMIT <= value <= UNIX_SECONDS_LIMIT:

@@ -1,15 +1,16 @@
-"""Integers as JSON Schema means them: ``5`` and ``5.0`` are integers, ``true`` and ``"5"`` are
-not (pydantic's lax mode takes all four; its strict mode refuses ``5.0``)."""
+"""Integers as JSON Schema means them: in a JSON body ``5`` and ``5.0`` are integers, ``true`` and
+``"5"`` are not (pydantic's lax mode takes all four; its strict mode refuses ``5.0``). Values
+built in Python (the console's form fields, the CLI's options) may still be text."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 
-def _json_integer(value: Any) -> Any:
-    if isinstance(value, bool | str):
+def _json_integer(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, bool) or (isinstance(value, str) and info.mode == "json"):
         raise ValueError("must be a JSON integer")
     return value
 

@@ -43,3 +43,11 @@ def test_query_times_are_clamped_not_refused() -> None:
     assert clamped_moment(-1e300) == datetime.fromtimestamp(-UNIX_SECONDS_LIMIT, UTC)
     with pytest.raises(ValueError, match="NaN"):
         clamped_moment(float("nan"))
+
+
+def test_text_built_in_python_may_be_a_number() -> None:
+    """Form fields and command-line options arrive as text; only JSON keeps types apart."""
+    built = Selection(since="86400", version="3")
+    assert built.since == datetime(1970, 1, 2, tzinfo=UTC) and built.version == 3
+    with pytest.raises(ValidationError):
+        Selection(since="tomorrow")
