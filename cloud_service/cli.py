@@ -278,7 +278,7 @@ def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, unti
     its result with register-model.
     """
     from cloud_service.finetune import jobs
-    from cloud_service.finetune.registry import RegistryError
+    from cloud_service.finetune.registry import RegistryError, UnknownVersion
     from cloud_service.finetune.spec import JobRequest
 
     settings = load_settings(data_dir=data_dir)
@@ -302,8 +302,11 @@ def finetune(data_dir: Path | None, vehicle: str | None, since: str | None, unti
         click.echo(f"wrote {spec_out / 'spec.json'}: {len(spec.train)} training and "
                    f"{len(spec.holdout)} held-out frames")
         return
-    with _sessions(settings) as sessions, sessions.begin() as session:
-        job_id = jobs.submit(session, request).id
+    try:
+        with _sessions(settings) as sessions, sessions.begin() as session:
+            job_id = jobs.submit(session, request).id
+    except UnknownVersion as error:
+        raise ConfigurationError(str(error)) from error
     click.echo(f"queued job {job_id}")
 
 

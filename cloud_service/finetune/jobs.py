@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud_service import crud
 from cloud_service.db.models import FinetuneJob, JobState
 from cloud_service.finetune.data import split_holdout
-from cloud_service.finetune.registry import ModelRegistry
+from cloud_service.finetune.registry import ModelRegistry, RegistryError, UnknownVersion
 from cloud_service.finetune.spec import Example, JobRequest, TrainSpec
 from cloud_service.finetune.train import Cancelled, Progress, finetune, lineage_of
 from cloud_service.ml import Segmenter
@@ -49,7 +49,11 @@ class JobError(ValueError):
 
 
 def submit(session: Session, request: JobRequest) -> FinetuneJob:
-    """Queue a job (the caller's transaction commits it)."""
+    """Queue a job (the caller's transaction commits it); a base version that is not in the
+    registry is refused here, not discovered by the job thread."""
+    if request.base_version is not None and crud.models.by_number(
+            session, request.base_version) is None:
+        raise UnknownVersion(f"no model version {request.base_version} to start from")
     return crud.jobs.add(session, request.model_dump(mode="json"))
 
 
@@ -155,6 +159,9 @@ class JobRunner:
         except Cancelled as stopped:
             state = JobState.failed if self._stop.is_set() else JobState.cancelled
             self._finish(job_id, state, error=INTERRUPTED if self._stop.is_set() else str(stopped))
+        except (JobError, RegistryError) as error:  # the request's fault: one line, no trace
+            log.warning("fine-tuning job %d failed: %s", job_id, error)
+            self._finish(job_id, JobState.failed, error=f"{type(error).__name__}: {error}")
         except Exception as error:  # recorded on the job; the thread goes on with the next one
             log.exception("fine-tuning job %d failed", job_id)
             self._finish(job_id, JobState.failed, error=f"{type(error).__name__}: {error}")

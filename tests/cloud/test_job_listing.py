@@ -57,3 +57,11 @@ def test_filters_and_refusals(server: LiveServer, submitted: list[int]) -> None:
         assert car.get("/jobs").status_code == 403
     with server.client() as anonymous:
         assert anonymous.get("/jobs").status_code == 401
+
+
+def test_a_job_from_an_unknown_version_is_refused_before_it_is_queued(server: LiveServer) -> None:
+    with server.admin as admin:
+        before = admin.get("/jobs").json()["items"]
+        answer = admin.post("/jobs/finetune", json={"base_version": 424242})
+        assert answer.status_code == 404 and "no model version 424242" in answer.text
+        assert admin.get("/jobs").json()["items"] == before

@@ -19,6 +19,7 @@ from cloud_service.api.json_body import admin_json_body, json_request_body
 from cloud_service.api.routes.frames import ERROR
 from cloud_service.db.models import FinetuneJob, JobState
 from cloud_service.finetune import jobs
+from cloud_service.finetune.registry import UnknownVersion
 from cloud_service.finetune.spec import JobRequest
 from cloud_service.pagination import ID_CURSOR_PATTERN, decode_id_cursor, encode_id_cursor
 from cloud_service.schemas.jobs import JobOut, JobPage
@@ -30,11 +31,15 @@ JobRequestDep = Annotated[JobRequest, Depends(admin_json_body(JobRequest, "a job
 
 @router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
              openapi_extra=json_request_body(JobRequest),
-             responses={400: ERROR, 401: ERROR, 403: ERROR, 413: ERROR, 415: ERROR, 422: ERROR})
+             responses={400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 413: ERROR, 415: ERROR,
+                        422: ERROR})
 def submit_finetune(request: JobRequestDep, runtime: RuntimeDep, _: AdminDep) -> JobOut:
     """Queue a fine-tuning job; ``202`` with its id. Follow it with ``GET /jobs/{id}``."""
-    with runtime.sessions.begin() as session:
-        job = jobs.submit(session, request)
+    try:
+        with runtime.sessions.begin() as session:
+            job = jobs.submit(session, request)
+    except UnknownVersion as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
     if runtime.jobs is not None:
         runtime.jobs.wake()
     return JobOut.from_record(job)
