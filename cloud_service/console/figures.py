@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from cloud_service import crud
+from cloud_service.core.config import UNTRAINED_SEGMENTER
 from cloud_service.db.models import SegStatus
 from cloud_service.runtime import Runtime
 from latentlink.data.palette import colour
@@ -89,6 +90,7 @@ def fleet(runtime: Runtime, session: Session) -> dict:
         "last_hour": crud.fleet.received_since(session, now - 3600),
         "statuses": [(status.value, statuses.get(status.value, 0)) for status in SegStatus],
         "waiting": statuses.get(SegStatus.PENDING, 0) + statuses.get(SegStatus.RUNNING, 0),
+        "untrained_frames": crud.fleet.handled_by(session, UNTRAINED_SEGMENTER),
         "histogram": histogram(crud.fleet.recent_compression_factors(session, HISTOGRAM_FRAMES)),
         "models": models,
         "serving": runtime.registry.serving if runtime.registry else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import HTTPException, Request, status
@@ -18,6 +19,8 @@ from cloud_service.console.session import ConsoleSession, SessionCodec
 from cloud_service.ingest import IngestError
 
 FORM = "application/x-www-form-urlencoded"
+MOMENT_FORMAT = "%Y-%m-%dT%H:%M"
+"""What a ``datetime-local`` field shows (UTC on every console page)."""
 MAX_FORM_BYTES = 16 * 1024
 MAX_FIELDS = 50
 CSRF_FIELD = "csrf"
@@ -63,3 +66,17 @@ async def posted_form(request: Request) -> PostedForm:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             "missing or stale CSRF token: reload the page and try again")
     return PostedForm(session, fields)
+
+
+def moment(text: str) -> float | None:
+    """A form's date-time (ISO 8601; without a zone, UTC, as the API reads it) → Unix seconds;
+    blank is None. ``ValueError`` for anything else."""
+    if not text.strip():
+        return None
+    given = datetime.fromisoformat(text.strip())
+    return (given if given.tzinfo else given.replace(tzinfo=UTC)).timestamp()
+
+
+def moment_field(ts: float) -> str:
+    """Unix seconds as a ``datetime-local`` field's value (UTC)."""
+    return datetime.fromtimestamp(ts, UTC).strftime(MOMENT_FORMAT)

@@ -8,7 +8,7 @@ shows exactly what the API serves, through the cookie instead of a bearer header
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
@@ -20,6 +20,7 @@ from cloud_service.api.routes import frames as api_frames
 from cloud_service.api.routes.jobs import get_job
 from cloud_service.console import figures
 from cloud_service.console.auth import OperatorDep
+from cloud_service.console.forms import moment, moment_field
 from cloud_service.console.render import render
 from cloud_service.db.models import FrameRecord, JobState, SegStatus
 from cloud_service.finetune.spec import Hyperparameters
@@ -37,6 +38,8 @@ from cloud_service.schemas.models import ModelOut
 router = APIRouter(prefix="/ui", include_in_schema=False)
 FRAMES_PER_PAGE = 24
 JOBS_PER_PAGE = 10
+RESEGMENT_WINDOW_S = 24 * 3600
+"""How far back the promote and roll-back forms offer, by default, to segment frames again."""
 FrameId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -55,7 +58,7 @@ def frames_page(request: Request, operator: OperatorDep, session: SessionDep,
     filters = {"vehicle": vehicle, "since": since, "until": until, "status": status}
     problems = []
     try:
-        start, end = _moment(since), _moment(until)
+        start, end = moment(since), moment(until)
     except ValueError:
         start = end = None
         problems.append("Times must look like 2026-11-27T15:30 (UTC); the range was ignored.")
@@ -125,7 +128,9 @@ async def models_page(request: Request, operator: OperatorDep, runtime: RuntimeD
                   models=runtime.models, versions=list(reversed(versions)),
                   jobs=[JobOut.from_record(row) for row in rows], jobs_total=total,
                   jobs_next=encode_id_cursor(rows[-1].id) if more else None,
-                  jobs_state=state, defaults=Hyperparameters())
+                  jobs_state=state, defaults=Hyperparameters(),
+                  vehicles=[v.name for v in crud.fleet.vehicles(session)],
+                  resegment_since=moment_field(time.time() - RESEGMENT_WINDOW_S))
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
@@ -144,10 +149,3 @@ def _frame(runtime: RuntimeDep, frame_id: int) -> FrameRecord:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no frame with id {frame_id}")
     return record
 
-
-def _moment(text: str) -> float | None:
-    """A form's date-time (ISO 8601; without a zone, UTC, as the API reads it) → Unix seconds."""
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

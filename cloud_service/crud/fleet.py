@@ -47,6 +47,13 @@ def status_counts(session: Session) -> dict[str, int]:
     return {status: count for status, count in session.execute(query)}
 
 
+def handled_by(session: Session, segmenter: str) -> int:
+    """Frames that ``segmenter`` (by name) segmented last, e.g. how many masks the untrained
+    one made, which the Fleet page offers to redo."""
+    query = select(func.count()).select_from(FrameRecord).where(FrameRecord.segmenter == segmenter)
+    return session.scalar(query) or 0
+
+
 def received_since(session: Session, moment: float) -> int:
     """Frames the server stored at or after ``moment`` (Unix seconds)."""
     query = select(func.count()).select_from(FrameRecord).where(FrameRecord.received_at >= moment)

@@ -13,6 +13,7 @@ import contextlib
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,11 +89,18 @@ def label_and_wait(url: str) -> None:
                                content=images.encode_png(label),
                                headers={"content-type": "image/png"})
             assert answer.status_code == 200, answer.text
-        deadline = time.monotonic() + 60
-        while {i["segmentation"]["status"] for i in admin.get("/frames").json()["items"]} \
-                != {"done"}:
-            assert time.monotonic() < deadline, "frames were not segmented"
-            time.sleep(0.2)
+        segmented_by(admin)
+
+
+def segmented_by(admin: httpx.Client) -> Counter[str]:
+    """Wait until every frame is segmented; how many each segmenter did."""
+    deadline = time.monotonic() + 60
+    while True:
+        items = admin.get("/frames").json()["items"]
+        if {item["segmentation"]["status"] for item in items} == {"done"}:
+            return Counter(item["segmenter"] for item in items)
+        assert time.monotonic() < deadline, f"frames were not segmented: {items}"
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +170,8 @@ def test_fleet_frames_and_frame_pages(page: sync_api.Page, console: Console) -> 
     assert page.locator("[data-vehicle=car-1] td").nth(1).text_content() == str(FRAMES["car-1"])
     assert page.locator("svg .bar").count() > 0
     assert "untrained" in page.text_content("[data-figure=segmenter]")
+    assert page.get_attribute("[data-untrained-frames]", "data-untrained-frames") == \
+        str(sum(FRAMES.values()))  # no shortcut: the untrained segmenter would redo them
     shoot(page, "fleet")
 
     page.click("nav >> text=Frames")
@@ -233,6 +243,50 @@ def test_finetune_job_promote_and_sign_out(page: sync_api.Page, console: Console
     assert urlsplit(page.url).path == "/ui/login"
 
 
+def test_segment_again(page: sync_api.Page, console: Console) -> None:
+    """After the promotion above, a fine-tuned version serves while every mask is still the
+    untrained segmenter's: the Fleet page's shortcut, the Models page's form and the roll-back
+    option each send frames back to segmentation, and the serving model redoes them."""
+    total = sum(FRAMES.values())
+    sign_in(page, console)
+    with httpx.Client(base_url=console.url, headers=bearer(ADMIN_TOKEN), timeout=30) as admin:
+        promoted = admin.get("/models").json()["serving_name"]
+        assert promoted != "untrained", "runs after test_finetune_job_promote_and_sign_out"
+        assert segmented_by(admin) == {"untrained": total}
+        shortcut = page.locator("form[data-resegment-untrained] button")
+        assert f"({total})" in shortcut.text_content()
+        shoot(page, "fleet-promoted")
+        shortcut.click()
+        page.wait_for_load_state()
+        assert urlsplit(page.url).path == "/ui"
+        assert page.text_content(".notice").strip() == f"{total} frames queued for segmentation."
+        assert segmented_by(admin) == {promoted: total}
+        page.reload()
+        assert page.locator("form[data-resegment-untrained]").count() == 0
+        shoot(page, "fleet-resegmented")
+
+        page.goto(f"{console.url}/ui/models")
+        form = page.locator("form[data-resegment-form]")
+        form.locator("select[name=vehicle]").select_option("car-2")
+        form.locator("select[name=segmenter]").select_option(promoted)
+        form.locator("button").click()
+        page.wait_for_load_state()
+        assert page.text_content(".notice").strip() == \
+            f"{FRAMES['car-2']} frames queued for segmentation."
+        assert segmented_by(admin) == {promoted: total}
+
+        rollback = page.locator("form[data-rollback-form]")
+        assert rollback.locator("input[name=resegment_since]").input_value()  # 24 h ago
+        rollback.locator("input[name=resegment]").check()
+        rollback.locator("button").click()
+        page.wait_for_load_state()
+        assert f"serves now. {total} frames queued for segmentation." in \
+            page.text_content(".notice")
+        serving = admin.get("/models").json()["serving_name"]
+        assert serving != promoted and segmented_by(admin) == {serving: total}
+        shoot(page, "models-resegmented")
+
+
 def test_a_vehicle_token_cannot_sign_in(page: sync_api.Page, console: Console) -> None:
     sign_in(page, console, console.tokens["car-1"])
     assert urlsplit(page.url).path == "/ui/login"
@@ -248,7 +302,8 @@ def test_forms_without_the_csrf_token_are_refused(page: sync_api.Page, console: 
     page.goto(f"{console.url}/ui/models")
     token = page.get_attribute("form[data-job-form] input[name=csrf]", "value")
     for form in ({}, {"csrf": "forged"}):
-        for action in ("/ui/models/rollback", "/ui/jobs", "/ui/logout"):
+        for action in ("/ui/models/rollback", "/ui/jobs", "/ui/frames/resegment",
+                       "/ui/logout"):
             answer = page.request.post(f"{console.url}{action}", form=form)
             assert answer.status == 403, (action, form, answer.text())
     elsewhere = page.request.post(f"{console.url}/ui/models/rollback", form={"csrf": token},
