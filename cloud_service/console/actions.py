@@ -43,7 +43,10 @@ async def start_job(request: Request, form: OperatorFormDep, runtime: RuntimeDep
         job_request = JobRequest.model_validate({**given, "hyperparameters": hyperparameters})
     except ValidationError as error:
         return _back(request, form.session, f"The job was not started: {_problems(error)}")
-    job = await run_in_threadpool(api_jobs.submit_finetune, job_request, runtime, None)
+    try:
+        job = await run_in_threadpool(api_jobs.submit_finetune, job_request, runtime, None)
+    except HTTPException as refused:
+        return _back(request, form.session, f"The job was not started: {_why(refused)}")
     return _back(request, form.session, f"Fine-tuning job {job.id} queued.")
 
 
