@@ -40,7 +40,9 @@ def kill9(work: Path, codec_spec: str, template: Template, kills: int, frames: i
                         try:
                             status = car.post("/frames", content=body, headers=MSGPACK).status_code
                         except httpx.TransportError:
-                            time.sleep(0.05)  # the server is down: retry, as the agent does
+                            status = None  # the server is down
+                        if status in (None, 503):  # down, or up with its models still loading:
+                            time.sleep(0.05)  # retry, as the agent does
                             continue
                         if status not in (200, 201):
                             refused.append(status)
