@@ -32,7 +32,8 @@ from latentlink.models.inference import TorchCodec
 FRAME_SIZE = (240, 320)
 CAPTURE_FPS = "30"
 """Caps how much one life of the agent can stream, so that the folder outlasts the kills on any
-machine; faster than the server takes frames, so a backlog builds in the spool."""
+machine; above what the agent encodes and uploads on the 2-core test machine, so the cap does
+not slow it there."""
 PROGRESS_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 300.0
 
