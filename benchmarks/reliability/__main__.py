@@ -13,14 +13,14 @@ from pathlib import Path
 import torch
 
 from benchmarks.reliability import __doc__ as SUITE_DOC
-from benchmarks.reliability import probes
+from benchmarks.reliability import edge, probes
 from benchmarks.reliability.harness import load_runner, templates
 
-PROBES = ("kill9", "fuzz", "amplification", "slow", "load")
-SIZES = {"quick": dict(kills=3, frames=30, fuzz=300, pictures=6, per_kind=25, timeout=5.0,
-                       vehicles=32, seconds=10.0),
-         "full": dict(kills=10, frames=40, fuzz=5000, pictures=8, per_kind=200, timeout=10.0,
-                      vehicles=32, seconds=60.0)}
+PROBES = ("kill9", "edge_kill9", "fuzz", "amplification", "slow", "load")
+SIZES = {"quick": dict(kills=3, frames=30, edge_kills=3, edge_frames=45, fuzz=300, pictures=6,
+                       per_kind=25, timeout=5.0, vehicles=32, seconds=10.0),
+         "full": dict(kills=10, frames=40, edge_kills=10, edge_frames=150, fuzz=5000, pictures=8,
+                      per_kind=200, timeout=10.0, vehicles=32, seconds=60.0)}
 
 
 def main() -> None:
@@ -48,6 +48,9 @@ def main() -> None:
         runs = {
             "kill9": lambda: probes.kill9(work / "kill9", spec, scenes[0], size["kills"],
                                           size["frames"]),
+            "edge_kill9": lambda: edge.edge_kill9(
+                work / "edge", spec, edge.agent_model(runner, work / "edge"), size["edge_kills"],
+                size["edge_frames"]),
             "fuzz": lambda: probes.fuzz(work / "fuzz", spec, scenes, size["fuzz"]),
             "amplification": lambda: probes.amplification(
                 work / "amp", spec, runner.codec_id, runner.config.depth, size["pictures"]),
@@ -64,7 +67,8 @@ def main() -> None:
     print()
     print(f"{'probe':>14} {'ok':>4}  figures")
     for name, figures in results.items():
-        shown = ", ".join(f"{k}={v}" for k, v in figures.items() if k not in ("ok", "statuses"))
+        shown = ", ".join(f"{k}={v}" for k, v in figures.items()
+                          if k not in ("ok", "statuses", "spooled_at_kills"))
         print(f"{name:>14} {'yes' if figures['ok'] else 'NO':>4}  {shown}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({

@@ -97,6 +97,20 @@ class Server:
     def tracebacks(self) -> int:
         return self.log.read_text(errors="replace").count("Traceback")
 
+    def frames(self, vehicle: str | None = None) -> list[dict]:
+        """Every stored frame's record (of ``vehicle`` only, when given), as the admin sees
+        them, all pages."""
+        items, cursor = [], None
+        with self.client(ADMIN_TOKEN) as admin:
+            while True:
+                params = {"limit": 1000, **({"vehicle": vehicle} if vehicle else {}),
+                          **({"cursor": cursor} if cursor else {})}
+                page = admin.get("/frames", params=params).json()
+                items += page["items"]
+                cursor = page["next"]
+                if cursor is None:
+                    return items
+
     def client(self, token: str, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout,
                             headers={"authorization": f"Bearer {token}"})

@@ -14,24 +14,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.reliability.harness import ADMIN_TOKEN, Server, Template, relabel, server
+from benchmarks.reliability.harness import ADMIN_TOKEN, Template, relabel, server
 from latentlink.codec import container
 
 MSGPACK = {"content-type": container.MEDIA_TYPE}
 PEAK_RSS_BOUND_MIB = 1536
 """docs/cloud.md's bound on the server's peak memory with the default settings (CPU)."""
-
-
-def _all_frames(live: Server) -> list[dict]:
-    items, cursor = [], None
-    with live.client(ADMIN_TOKEN) as admin:
-        while True:
-            params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-            page = admin.get("/frames", params=params).json()
-            items += page["items"]
-            cursor = page["next"]
-            if cursor is None:
-                return items
 
 
 def kill9(work: Path, codec_spec: str, template: Template, kills: int, frames: int) -> dict:
@@ -52,7 +40,9 @@ def kill9(work: Path, codec_spec: str, template: Template, kills: int, frames: i
                         try:
                             status = car.post("/frames", content=body, headers=MSGPACK).status_code
                         except httpx.TransportError:
-                            time.sleep(0.05)  # the server is down: retry, as the agent does
+                            status = None  # the server is down
+                        if status in (None, 503):  # down, or up with its models still loading:
+                            time.sleep(0.05)  # retry, as the agent does
                             continue
                         if status not in (200, 201):
                             refused.append(status)
@@ -69,7 +59,7 @@ def kill9(work: Path, codec_spec: str, template: Template, kills: int, frames: i
             live.start()
             restarts.append(time.monotonic() - started)
         uploader.join()
-        stored = _all_frames(live)
+        stored = live.frames()
         with live.client(ADMIN_TOKEN) as admin:
             bad_blobs = sum(
                 hashlib.sha256(admin.get(f"/frames/{row['id']}/latent").content).hexdigest()
@@ -252,7 +242,7 @@ def fleet_load(work: Path, codec_spec: str, templates: list[Template], vehicles:
 
         span = asyncio.run(fleet())
         lag = httpx.get(f"{live.url}/readyz", timeout=10).json()["segmentation_lag_s"]
-        stored = len(_all_frames(live))
+        stored = len(live.frames())
         peak = live.peak_rss_mib()
         tracebacks = live.tracebacks()
     milliseconds = np.array(latencies or [np.nan]) * 1000
