@@ -36,8 +36,10 @@ else
 fi
 
 export LATENTLINK_ADMIN_TOKEN="${LATENTLINK_ADMIN_TOKEN:-demo-admin-$(python -c 'import secrets; print(secrets.token_hex(8))')}"
+# The console's sign-in needs the token: kept beside the demo's data, readable by this user only.
+(umask 077 && printf '%s\n' "$LATENTLINK_ADMIN_TOKEN" >"$work/admin-token")
 report=(python "$repo/scripts/demo_report.py" --url "$url" --token "$LATENTLINK_ADMIN_TOKEN"
-        --figures "$figures")
+        --token-file "$work/admin-token" --figures "$figures")
 echo "== registering vehicle demo-car"
 token="$(cloud-service add-vehicle demo-car --data-dir "$data_dir" | tail -n 1)"
 

@@ -114,7 +114,7 @@ def number(value: float | None, digits: int, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def summary(url: str, figures: dict) -> str:
+def summary(url: str, figures: dict, token_file: Path | None = None) -> str:
     lines = [
         "== summary",
         f"   frames          {figures.get('frames', 0)} received, {figures.get('segmented', 0)}"
@@ -133,7 +133,8 @@ def summary(url: str, figures: dict) -> str:
     first = figures.get("first_frame")
     lines += [
         "== where to look",
-        f"   console         {url}/ui (sign in with the admin token)",
+        f"   console         {url}/ui (sign in with the admin token"
+        + (f" in {token_file})" if token_file else ")"),
         f"   API docs        {url}/docs",
         f"   metrics         {url}/metrics",
     ]
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("step", choices=["frames", "job", "summary"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
+    parser.add_argument("--token-file", type=Path, help="Where the summary says the token is.")
     parser.add_argument("--figures", type=Path, required=True, help="JSON file of the figures.")
     parser.add_argument("--vehicle", default="demo-car")
     parser.add_argument("--frames-dir", type=Path, help="Where the streamed files are (PSNR).")
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.step == "job":
             save_figures(args.figures, follow_job(api, args.job))
         else:
-            print(summary(args.url, load_figures(args.figures)))
+            print(summary(args.url, load_figures(args.figures), args.token_file))
 
 
 if __name__ == "__main__":
