@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import msgpack
 import pytest
 
+from tests.cloud.hostile_containers import HOSTILE
 from tests.cloud.servers import BODY_LIMIT, LATENT_LIMIT, MSGPACK, LiveServer
 
 
@@ -77,9 +78,21 @@ def good(make_container) -> bytes:
     return make_container("car-1", "malformed-base", seed=11)
 
 
-@pytest.mark.parametrize("case", sorted(MALFORMED))
+REFUSED = MALFORMED | HOSTILE
+
+
+@pytest.fixture(scope="module")
+def stored(server: LiveServer, good: bytes) -> int:
+    """The id of the unbroken container, uploaded (so reads of a real frame can be tried)."""
+    with server.client(server.tokens["car-1"]) as car:
+        response = car.post("/frames", content=good, headers=MSGPACK)
+    assert response.status_code in (200, 201), response.text
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
 def test_malformed_container_is_400(server: LiveServer, good: bytes, case: str) -> None:
-    breaker, phrase = MALFORMED[case]
+    breaker, phrase = REFUSED[case]
     with server.client(server.tokens["car-1"]) as car:
         response = car.post("/frames", content=breaker(good), headers=MSGPACK)
     assert response.status_code == 400, (case, response.text)
@@ -159,10 +172,11 @@ def test_invalid_content_length_is_400(server: LiveServer) -> None:
     ("/frames/99999999999999999999999", {}, 422),
     ("/frames/987654321", {}, 404),
     ("/frames/987654321/image", {}, 404),
-    ("/frames/1/segmentation", {"format": "jpeg"}, 422),
+    ("/frames/{stored}/segmentation", {"format": "jpeg"}, 422),
 ])
-def test_malformed_reads_are_4xx(server: LiveServer, path: str, params: dict, status: int) -> None:
+def test_malformed_reads_are_4xx(server: LiveServer, stored: int, path: str, params: dict,
+                                 status: int) -> None:
     with server.admin as admin:
-        response = admin.get(path, params=params)
+        response = admin.get(path.format(stored=stored), params=params)
     assert response.status_code == status, response.text
     assert response.json()["detail"]
