@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # LatentLink cloud service: ingest, compressed-domain segmentation, operator API.
 #
 #   docker build -f docker/cloud.Dockerfile -t latentlink-cloud .                        # CPU
@@ -6,6 +5,10 @@
 #
 # VARIANT picks the base image and the PyTorch wheel index; everything else is shared. Build and
 # runtime stages use the same base so the virtual environment copies across unchanged.
+# Package indexes are build arguments, for hosts that reach PyPI or download.pytorch.org only
+# through a mirror: PIP_INDEX_URL and PIP_EXTRA_INDEX_URL (pip reads both from the environment)
+# and TORCH_INDEX (where torch itself comes from). No syntax directive: the classic builder and
+# BuildKit both build this file without fetching a frontend image from a registry.
 
 ARG VARIANT=cpu
 
@@ -24,6 +27,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 FROM base-${VARIANT} AS build
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_EXTRA_INDEX_URL
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
@@ -37,8 +42,12 @@ COPY edge_agent /src/edge_agent
 RUN pip install "/src[cloud]"
 
 FROM base-${VARIANT} AS runtime
-RUN useradd --system --uid 10001 --home-dir /data --create-home latentlink
+# /secrets and /fleet: where the compose stack's init writes the admin token and the simulated
+# vehicle's token; owned by the service's user so that fresh named volumes mounted there are too.
+RUN useradd --system --uid 10001 --home-dir /data --create-home latentlink \
+ && mkdir /secrets /fleet && chown latentlink /secrets /fleet
 COPY --from=build /opt/venv /opt/venv
+COPY docker/compose-init.sh /usr/local/bin/latentlink-compose-init
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 LATENTLINK_DATA_DIR=/data
 USER latentlink
 VOLUME /data
