@@ -3,8 +3,12 @@
 #   docker build -f docker/cloud.Dockerfile -t latentlink-cloud .                        # CPU
 #   docker build -f docker/cloud.Dockerfile --build-arg VARIANT=cuda -t latentlink-cloud:cuda .
 #
-# VARIANT picks the base image and the PyTorch wheel index; everything else is shared. Build and
-# runtime stages use the same base so the virtual environment copies across unchanged.
+# VARIANT picks the PyTorch wheel index (CPU or CUDA 12.8 builds of torch); everything else is
+# shared. Both variants start from the same slim Python image: torch's CUDA wheels bring the CUDA
+# runtime libraries as pip packages (nvidia-*) and the NVIDIA Container Toolkit mounts the driver,
+# so no CUDA base image is needed (nor fetched: the classic builder pulls every stage's base,
+# used or not). Build and runtime stages use the same base so the virtual environment copies
+# across unchanged.
 # Package indexes are build arguments, for hosts that reach PyPI or download.pytorch.org only
 # through a mirror: PIP_INDEX_URL and PIP_EXTRA_INDEX_URL (pip reads both from the environment)
 # and TORCH_INDEX (where torch itself comes from). No syntax directive: the classic builder and
@@ -16,15 +20,9 @@ FROM python:3.11-slim-bookworm AS base-cpu
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV TORCH_INDEX=${TORCH_INDEX}
 
-FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04 AS base-cuda
+FROM python:3.11-slim-bookworm AS base-cuda
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
-ENV TORCH_INDEX=${TORCH_INDEX} DEBIAN_FRONTEND=noninteractive
-RUN apt-get update \
- && apt-get install -y --no-install-recommends software-properties-common \
- && add-apt-repository -y ppa:deadsnakes/ppa \
- && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev \
- && ln -sf /usr/bin/python3.11 /usr/local/bin/python \
- && rm -rf /var/lib/apt/lists/*
+ENV TORCH_INDEX=${TORCH_INDEX} NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
 FROM base-${VARIANT} AS build
 ARG PIP_INDEX_URL=https://pypi.org/simple
