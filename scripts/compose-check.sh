@@ -64,7 +64,7 @@ up_start=$SECONDS
 docker compose up -d
 wait_for 600 "cloud ready: $URL/readyz" ready
 say "up in $((SECONDS - up_start)) s"
-docker compose logs --no-color init | sed 's/^/    /'
+docker compose logs --no-color --no-log-prefix init | sed "s/\x1b\[[0-9;]*[A-Za-z]//g; s/^/    /"
 
 readiness=$(curl -fsS "$URL/readyz")
 say "readyz: $readiness"
