@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         None, description="Bearer token of operators (read every vehicle's frames); "
                           "unset: no admin access.")
+    admin_token_file: Path | None = Field(
+        None, description="Read the admin token from this file instead (docker secrets, the "
+                          "compose stack's init); not with LATENTLINK_ADMIN_TOKEN.")
     console_secret: SecretStr | None = Field(
         None, description="Key that signs the console's session cookies; unset: a random key "
                           "per process (sign-ins end at a restart and hold on one replica only).")
@@ -128,6 +131,27 @@ class Settings(BaseSettings):
                 raise ValueError(f"LATENTLINK_SEGMENTATION=true contradicts "
                                  f"LATENTLINK_SEGMENTER_WEIGHTS={NO_SEGMENTER}")
             self.segmentation = False
+        return self
+
+    @model_validator(mode="after")
+    def _admin_token_from_file(self) -> Settings:
+        """A file keeps the token out of the environment (``docker inspect``, process lists)
+        and lets a one-shot init generate it; read once, here, so a bad file stops start-up
+        instead of silently turning admin access off."""
+        path = self.admin_token_file
+        if path is None:
+            return self
+        if self.admin_token is not None:
+            raise ValueError("give LATENTLINK_ADMIN_TOKEN or LATENTLINK_ADMIN_TOKEN_FILE, "
+                             "not both")
+        try:
+            token = path.read_text().strip()
+        except OSError as error:
+            raise ValueError(f"LATENTLINK_ADMIN_TOKEN_FILE: cannot read {path}: "
+                             f"{error.strerror}") from error
+        if not token:
+            raise ValueError(f"LATENTLINK_ADMIN_TOKEN_FILE: {path} is empty")
+        self.admin_token = SecretStr(token)
         return self
 
     @field_validator("device")

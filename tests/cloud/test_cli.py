@@ -44,7 +44,9 @@ def test_add_vehicle_prints_the_token_once_on_the_last_line(tmp_path: Path) -> N
     (["serve"], {"DATABASE_URL": "nosuchdb://x"}, "cannot use the database"),
     (["add-vehicle", "car"], {"DATABASE_URL": "postgresql+psycopg://u:secret@127.0.0.1:1/x"},
      "cannot use the database"),
-], ids=["name", "batch", "device", "codec", "segmenter", "dialect", "unreachable"])
+    (["serve"], {"LATENTLINK_ADMIN_TOKEN_FILE": "/nonexistent/admin-token"},
+     "LATENTLINK_ADMIN_TOKEN_FILE: cannot read /nonexistent/admin-token"),
+], ids=["name", "batch", "device", "codec", "segmenter", "dialect", "unreachable", "token-file"])
 def test_bad_configuration_exits_2(tmp_path: Path, codec, args: list[str], env: dict,
                                    message: str) -> None:
     env = {"LATENTLINK_CODEC_WEIGHTS": str(codec[1]), **env}

@@ -1,10 +1,14 @@
 """The deployment files and the docs agree with the code: compose's environment is made of real
-settings with valid values, the Dockerfiles are shaped as documented, each image installs every
-package its program imports (and the edge image no torch), and docs/cloud.md's configuration
-table lists exactly the settings with their defaults."""
+settings with valid values and needs no variable, its init hands the tokens it issues to the
+cloud and the simulator, the Dockerfiles are shaped as documented and take every package index
+as a build argument, the build context leaves local state out, each image installs every
+package its program imports (and the edge image no torch; the edge extra is also installed
+into a fresh virtual environment and run), and docs/cloud.md's configuration table lists
+exactly the settings with their defaults."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shlex
@@ -23,6 +27,8 @@ from tests.import_graph import PACKAGES, ImportGraph, chain_text
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
+GPU_COMPOSE = REPO / "docker-compose.gpu.yml"
+DOCKERIGNORE = REPO / ".dockerignore"
 CLOUD_DOCKERFILE = REPO / "docker" / "cloud.Dockerfile"
 EDGE_DOCKERFILE = REPO / "docker" / "edge.Dockerfile"
 DOCS = REPO / "docs" / "cloud.md"
@@ -150,15 +156,28 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
+def mounts(service: dict) -> dict[str, str]:
+    """A service's named volumes: container path → volume name (``:ro`` dropped)."""
+    return {target: source for source, target, *_ in
+            (str(volume).split(":") for volume in service.get("volumes", []))}
+
+
 def test_compose_runs_postgres_the_cloud_and_a_simulated_vehicle(compose: dict) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "cloud", "edge-sim"}
+    assert set(services) == {"postgres", "init", "cloud", "edge-sim"}
     assert "pg-data" in compose["volumes"]
-    assert any(str(v).startswith("pg-data:") for v in services["postgres"]["volumes"])
-    for name in ("postgres", "cloud"):
+    assert mounts(services["postgres"])["/var/lib/postgresql/data"] == "pg-data"
+    for name in ("postgres", "cloud", "edge-sim"):
         assert services[name]["healthcheck"]["test"]
-    assert services["cloud"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert services["edge-sim"]["depends_on"]["cloud"]["condition"] == "service_healthy"
+    conditions = {(name, needed): condition["condition"] for name, service in services.items()
+                  for needed, condition in service.get("depends_on", {}).items()}
+    assert conditions == {("init", "postgres"): "service_healthy",
+                          ("cloud", "postgres"): "service_healthy",
+                          ("cloud", "init"): "service_completed_successfully",
+                          ("edge-sim", "init"): "service_completed_successfully",
+                          ("edge-sim", "cloud"): "service_healthy"}
+    published = {name: service["ports"] for name, service in services.items() if "ports" in service}
+    assert published == {"cloud": ["${LATENTLINK_PORT:-8000}:8000"]}  # console and API: one port
     assert services["edge-sim"]["command"][:3] == ["run", "--source", "synthetic"]
     cloud = services["cloud"]["environment"]
     assert interpolate(cloud.get("LATENTLINK_SEGMENTER_WEIGHTS", "")) in ("", "default")
@@ -167,22 +186,93 @@ def test_compose_runs_postgres_the_cloud_and_a_simulated_vehicle(compose: dict) 
         assert (REPO / services[name]["build"]["dockerfile"]) == dockerfile
 
 
-def test_compose_sets_only_real_settings_with_valid_values(compose: dict) -> None:
-    environment = compose["services"]["cloud"]["environment"]
+def test_compose_needs_no_variable() -> None:
+    """``ps``, ``logs``, ``down`` and a fresh ``up`` all interpolate the whole file: a required
+    variable (``${X:?…}``) or one without a default would stop each of them."""
+    for file in (COMPOSE, GPU_COMPOSE):
+        values = " ".join(strings(yaml.safe_load(file.read_text())))
+        used = INTERPOLATION.findall(values)
+        assert used and all(kind == "-" for _, kind, _ in used), (file.name, used)
+        assert values.count("$") == len(used), f"{file.name}: a bare $VARIABLE"
+
+
+def strings(node: object) -> list[str]:
+    """Every key and value of a parsed YAML document, as text."""
+    if isinstance(node, dict):
+        return [text for key, value in node.items() for text in strings(key) + strings(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in strings(item)]
+    return [str(node)]
+
+
+INIT_OWN_VARIABLES = {"SECRETS_DIR", "FLEET_DIR", "SIM_VEHICLE"}
+"""docker/compose-init.sh's own settings; the rest of its environment is the cloud's."""
+
+
+@pytest.mark.parametrize("service", ["cloud", "init"])
+def test_compose_sets_only_real_settings_with_valid_values(compose: dict, service: str,
+                                                           tmp_path: Path) -> None:
+    environment = dict(compose["services"][service]["environment"])
+    for name in INIT_OWN_VARIABLES & set(environment):
+        del environment[name]
     known = set(Settings.env_names().values())
     assert set(environment) <= known, f"not settings: {set(environment) - known}"
     values = {field: interpolate(str(environment[env]))
               for field, env in Settings.env_names().items() if env in environment}
+    if "admin_token_file" in values:  # written by init into a volume; stand in for it here
+        (tmp_path / "admin-token").write_text("stand-in")
+        values["admin_token_file"] = str(tmp_path / "admin-token")
     settings = Settings(**{k: v for k, v in values.items() if v != ""})
     assert settings.sqlalchemy_url.startswith("postgresql+psycopg://")
+
+
+def test_compose_init_hands_its_tokens_to_the_cloud_and_the_simulator(compose: dict) -> None:
+    """init writes SECRETS_DIR/admin-token and FLEET_DIR/VEHICLE.token (tests/cloud/
+    test_compose_init.py runs it); the cloud and the simulator must read those very files, from
+    the same named volumes, and the simulator must call itself that vehicle."""
+    services = compose["services"]
+    init, cloud, sim = services["init"], services["cloud"], services["edge-sim"]
+    assert (init["image"], init["build"]) == (cloud["image"], cloud["build"])
+    (entrypoint,) = init["entrypoint"]
+    copied = [arguments.split() for keyword, arguments in stages(CLOUD_DOCKERFILE)["runtime"]
+              if keyword == "COPY"]
+    assert ["docker/compose-init.sh", f"/usr/local/bin/{entrypoint}"] in copied
+    made = init["environment"]
+    secrets, fleet = made["SECRETS_DIR"], made["FLEET_DIR"]
+    admin_file = Path(cloud["environment"]["LATENTLINK_ADMIN_TOKEN_FILE"])
+    vehicle_file = Path(sim["environment"]["LATENTLINK_EDGE_TOKEN_FILE"])
+    assert admin_file == Path(secrets) / "admin-token"
+    assert vehicle_file == Path(fleet) / f"{made['SIM_VEHICLE']}.token"
+    assert sim["environment"]["LATENTLINK_EDGE_VEHICLE_ID"] == made["SIM_VEHICLE"]
+    assert mounts(cloud)[str(admin_file.parent)] == mounts(init)[secrets]
+    assert mounts(sim)[str(vehicle_file.parent)] == mounts(init)[fleet]
+    assert str(admin_file.parent) not in mounts(sim)  # the vehicle never sees the admin token
+    assert "LATENTLINK_ADMIN_TOKEN" not in cloud["environment"]
+    assert "LATENTLINK_EDGE_TOKEN" not in sim["environment"]
+    runtime = " ".join(arguments for keyword, arguments in stages(CLOUD_DOCKERFILE)["runtime"]
+                       if keyword == "RUN")
+    assert f"mkdir {secrets} {fleet}" in runtime
+    assert f"chown latentlink {secrets} {fleet}" in runtime
+
+
+def test_gpu_override_builds_the_cuda_variant_for_init_and_cloud() -> None:
+    override = yaml.safe_load(GPU_COMPOSE.read_text())["services"]
+    assert set(override) == {"init", "cloud"}
+    for service in override.values():
+        assert service["build"]["args"] == ["VARIANT=cuda"]
+        assert service["image"] == "latentlink-cloud:cuda"
+    (device,) = override["cloud"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"]
 
 
 def test_cloud_dockerfile() -> None:
     steps = instructions(CLOUD_DOCKERFILE)
     froms = [arguments for keyword, arguments in steps if keyword == "FROM"]
     assert ("ARG", "VARIANT=cpu") in steps
-    assert any(f.endswith("AS base-cpu") for f in froms)
-    assert any(f.endswith("AS base-cuda") and "cuda" in f for f in froms)
+    # One base image for both variants (torch's CUDA wheels carry the CUDA libraries): the
+    # classic builder pulls every stage's base, so a CUDA base would be fetched for CPU builds.
+    assert [f.split(" AS ")[1] for f in froms[:2]] == ["base-cpu", "base-cuda"]
+    assert len({f.split(" AS ")[0] for f in froms[:2]}) == 1
     assert all(f.startswith("base-${VARIANT}") for f in froms[2:])
     (torch,) = [r for r in project_requirements({"cloud"}) if r.name == "torch"]
     assert pip_targets(stages(CLOUD_DOCKERFILE)["build"]) == [str(torch), "/src[cloud]"]
@@ -193,6 +283,72 @@ def test_cloud_dockerfile() -> None:
     env_lines = " ".join(arguments for keyword, arguments in steps if keyword == "ENV")
     for name in re.findall(r"(LATENTLINK_\w+)=", env_lines):
         assert name in Settings.env_names().values()
+
+
+@pytest.mark.parametrize("dockerfile", [CLOUD_DOCKERFILE, EDGE_DOCKERFILE], ids=["cloud", "edge"])
+def test_every_package_index_is_a_build_argument(dockerfile: Path, compose: dict) -> None:
+    """Hosts that reach PyPI or download.pytorch.org only through a mirror (or a local wheel
+    index, as scripts/compose-check.sh uses) must be able to build without editing the file;
+    and no ``# syntax=`` line, which makes BuildKit fetch a frontend from a registry first."""
+    assert not dockerfile.read_text().startswith("# syntax")
+    for name, steps in stages(dockerfile).items():
+        runs = " ".join(arguments for keyword, arguments in steps if keyword == "RUN")
+        assert "://" not in runs, name
+        if pip_targets(steps):
+            arguments = {arguments.partition("=")[0] for keyword, arguments in steps
+                         if keyword == "ARG"}
+            assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"} <= arguments, name
+    passed = {service["build"]["dockerfile"]: set(service["build"]["args"])
+              for service in compose["services"].values() if "build" in service}
+    assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"} <= passed[str(dockerfile.relative_to(REPO))]
+
+
+def test_torch_comes_from_a_build_argument() -> None:
+    by_stage = stages(CLOUD_DOCKERFILE)
+    for base in ("base-cpu", "base-cuda"):
+        assert any(keyword == "ARG" and arguments.startswith("TORCH_INDEX=")
+                   for keyword, arguments in by_stage[base])
+    torch_steps = [arguments for keyword, arguments in by_stage["build"]
+                   if keyword == "RUN" and "torch==" in arguments]
+    assert torch_steps and all('--index-url "$TORCH_INDEX"' in step for step in torch_steps)
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore ``patterns`` leave ``path`` (or a folder above it) out of the build
+    context; ``**/`` matches any depth. Close enough to Docker's rules for these patterns."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    suffixes = ["/".join(parts[start:end]) for end in range(1, len(parts) + 1)
+                for start in range(end)]
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatchcase(s, pattern[3:]) for s in suffixes):
+                return True
+        elif any(fnmatch.fnmatchcase(p, pattern) for p in prefixes):
+            return True
+    return False
+
+
+def test_dockerignore_keeps_local_state_out_and_the_sources_in() -> None:
+    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert not any(pattern.startswith("!") for pattern in patterns)
+    for local in (".git/HEAD", ".venv/bin/python", "runs/x/weights.pt", "results/a.json",
+                  "test-artifacts/log.txt", "shared/latentlink/__pycache__/cli.cpython-311.pyc",
+                  "shared/latentlink/codec/_huffman.cpython-311-x86_64-linux-gnu.so",
+                  "build/lib/x.py", "latentlink.egg-info/PKG-INFO", ".pytest_cache/v"):
+        assert ignored(local, patterns), local
+    copied = [arguments.split()[:-1] for dockerfile in (CLOUD_DOCKERFILE, EDGE_DOCKERFILE)
+              for keyword, arguments in instructions(dockerfile)
+              if keyword == "COPY" and not arguments.startswith("--from")]
+    sources = {source for sources in copied for source in sources}
+    assert {"shared", "cloud_service", "edge_agent", "pyproject.toml"} <= sources
+    for source in sources:
+        files = [source] if (REPO / source).is_file() else [
+            str(path.relative_to(REPO)) for path in (REPO / source).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".so"]
+        kept = [file for file in files if not ignored(file, patterns)]
+        assert kept == files, f"left out of the build: {set(files) - set(kept)}"
 
 
 def test_edge_image_has_no_torch() -> None:
