@@ -31,10 +31,10 @@ from edge_agent.config import AgentSettings, ConfigError, env_var, flag, load_se
 from edge_agent.encoder import EncoderError, FrameEncoder
 from edge_agent.logs import ProgressLine, setup_logging
 from edge_agent.metrics import Metrics, MetricsServer, current
+from edge_agent.outbox import Spool, SpoolError, SpoolStatus, inspect
 from edge_agent.pipeline import Agent
 from edge_agent.retry import Backoff
 from edge_agent.sources import SourceError, open_source
-from edge_agent.spool import Spool, SpoolError, SpoolStatus, inspect
 from edge_agent.uploader import Uploader
 
 log = logging.getLogger("edge_agent")

@@ -24,7 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from edge_agent.spool import Spool, SpoolStatus
+from edge_agent.outbox import Spool, SpoolStatus
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from collections.abc import Callable
 
 from edge_agent.encoder import FrameEncoder
 from edge_agent.metrics import Metrics, current, progress_text
+from edge_agent.outbox import Spool
 from edge_agent.sources import Capture, Source
-from edge_agent.spool import Spool
 from edge_agent.uploader import Outcome, Uploader
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from PIL import Image
 
 from benchmarks.reliability.harness import REPO, Server, server
 from edge_agent.config import SHIPPED_MODEL
+from edge_agent.outbox.status import inspect
 from edge_agent.sources import FolderSource
-from edge_agent.spool.status import inspect
 from latentlink.codec.onnx_compressor import OnnxCompressor
 from latentlink.data.synthetic import synthetic_scene
 from latentlink.models.export import export_compressor

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from edge_agent.cli import main
 from edge_agent.config import AgentSettings, ConfigError, env_var, flag, load_settings
-from edge_agent.spool import Spool
+from edge_agent.outbox import Spool
 from tests.edge.conftest import REPO
 
 REQUIRED = {

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from edge_agent.cli import main
 from edge_agent.logs import JsonFormatter, TextFormatter
 from edge_agent.metrics import Metrics, MetricsServer, progress_text
-from edge_agent.spool import Spool
+from edge_agent.outbox import Spool
 
 
 def record(**fields: object) -> logging.LogRecord:

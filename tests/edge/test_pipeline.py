@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.encoder import EncodedFrame
+from edge_agent.outbox import Spool
 from edge_agent.pipeline import Agent, Pacer
 from edge_agent.sources import Capture, Source
-from edge_agent.spool import Spool
 from edge_agent.uploader import Outcome, UploadResult
 
 FRAMES = 30

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.spool import LEDGER, Spool, SpoolError, entries_in, inspect
+from edge_agent.outbox import LEDGER, Spool, SpoolError, entries_in, inspect
 
 
 def frame(i: int, size: int = 1000) -> tuple[str, bytes]:
@@ -92,7 +92,7 @@ def test_the_cap_drops_rejected_then_oldest_pending_but_never_in_flight_or_newes
     in_flight, _ = spool.take(timeout=0)
     for i in range(2, 5):
         spool.put(*frame(i))
-    with caplog.at_level(logging.WARNING, logger="edge_agent.spool"):
+    with caplog.at_level(logging.WARNING, logger="edge_agent.outbox"):
         spool.put(*frame(5))  # 5 pending + a rejected frame with its reason: over 5000 bytes
         spool.put(*frame(6))
     assert spool.status().rejected == 0

@@ -4,7 +4,7 @@ A crash (or power loss) can leave half-written files in ``tmp/`` (deleted), a re
 whose container was never moved beside it (deleted: the frame is still pending), a torn last
 line in the ledger (cut off: that append never completed) and an unreadable ``state.json``
 (counters restart at 0). Frames spooled but missing from the ledger are added to it by the
-spool once its ledger is open (:class:`edge_agent.spool.store.Spool`).
+spool once its ledger is open (:class:`edge_agent.outbox.store.Spool`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 from typing import TextIO
 
-from edge_agent.spool.layout import (
+from edge_agent.outbox.layout import (
     CONTAINER_SUFFIX,
     INSTANCE,
     LOCK,

@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge_agent.spool.layout import (
+from edge_agent.outbox.layout import (
     LOCK,
     PENDING,
     REASON_SUFFIX,
@@ -19,7 +19,7 @@ from edge_agent.spool.layout import (
     mtime_or_none,
     size_or_none,
 )
-from edge_agent.spool.recovery import SpoolError
+from edge_agent.outbox.recovery import SpoolError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ survives a crash or power loss; it is deleted only after the server answered 201
 deletion is not fsynced: if it is lost, the frame is resent and the server answers 200 (same
 vehicle, frame id and bytes), so nothing is stored twice.
 
-After the container is durable, its id is added to the ledger (:mod:`edge_agent.spool.ledger`).
+After the container is durable, its id is added to the ledger (:mod:`edge_agent.outbox.ledger`).
 A crash between the two writes is repaired at start-up: ids found in ``pending/`` or
 ``rejected/`` but missing from the ledger are added before anything else runs.
 
@@ -28,8 +28,8 @@ from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
 
-from edge_agent.spool import recovery
-from edge_agent.spool.layout import (
+from edge_agent.outbox import recovery
+from edge_agent.outbox.layout import (
     LEDGER,
     PENDING,
     REASON_SUFFIX,
@@ -41,9 +41,9 @@ from edge_agent.spool.layout import (
     mtime_or_none,
     size_or_none,
 )
-from edge_agent.spool.ledger import Ledger
-from edge_agent.spool.recovery import SpoolError
-from edge_agent.spool.status import SpoolStatus
+from edge_agent.outbox.ledger import Ledger
+from edge_agent.outbox.recovery import SpoolError
+from edge_agent.outbox.status import SpoolStatus
 from latentlink.durable import fsync_dir, write_atomically
 
 log = logging.getLogger(__name__)
