@@ -148,7 +148,6 @@ def list_vehicles(data_dir: Path | None) -> None:
     from cloud_service import crud
 
     settings = load_settings(data_dir=data_dir)
-    _check_database(settings)
     with _sessions(settings) as sessions, sessions() as session:
         for vehicle in crud.vehicles.everyone(session):
             registered = datetime.fromtimestamp(vehicle.created_at, UTC).isoformat("T", "seconds")
@@ -187,7 +186,6 @@ def _change_vehicle(name: str, data_dir: Path | None, change: Callable[[Vehicle]
     from cloud_service import crud
 
     settings = load_settings(data_dir=data_dir)
-    _check_database(settings)
     with _sessions(settings) as sessions, sessions.begin() as session:
         vehicle = crud.vehicles.by_name(session, name)
         if vehicle is None:
@@ -215,7 +213,6 @@ def import_annotations(folder: Path, data_dir: Path | None, dataset: str, source
     from cloud_service.storage import make_blob_store
 
     settings = load_settings(data_dir=data_dir)
-    _check_database(settings)
     with _sessions(settings) as sessions, sessions.begin() as session:
         report = run_import(session, make_blob_store(settings), folder, dataset,
                             Source(source), vehicle)
@@ -242,7 +239,6 @@ def pseudo_label(teacher: Path, data_dir: Path | None, vehicle: str | None, devi
     from latentlink.models.segmenter_weights import SegmenterWeightsError
 
     settings = load_settings(data_dir=data_dir)
-    _check_database(settings)
     try:
         with _sessions(settings) as sessions, sessions.begin() as session:
             count = run_pseudo_label(session, make_blob_store(settings), teacher, vehicle, device)
@@ -334,7 +330,6 @@ def resegment(data_dir: Path | None, since: str | None, until: str | None, vehic
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'selection'}: {e['msg']}"
                              for e in error.errors())
         raise ConfigurationError(f"bad selection: {problems}") from error
-    _check_database(settings)
     try:
         with _sessions(settings) as sessions, sessions.begin() as session:
             count = requeue(session, selection)
@@ -354,7 +349,6 @@ def job(job_id: int, data_dir: Path | None, cancel: bool) -> None:
     from cloud_service.schemas.jobs import JobOut
 
     settings = load_settings(data_dir=data_dir)
-    _check_database(settings)
     with _sessions(settings) as sessions, sessions.begin() as session:
         record = crud.jobs.by_id(session, job_id)
         if record is None:
@@ -417,9 +411,11 @@ def _offline_registry(settings: Settings, sessions: sessionmaker[Session]) -> Mo
 
 @contextlib.contextmanager
 def _sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the service's database (tables created), disposed of afterwards."""
+    """Sessions on the service's database (checked reachable first, tables created), disposed
+    of afterwards."""
     from cloud_service.db.session import create_tables, make_engine, make_sessions
 
+    _check_database(settings)
     engine = make_engine(settings.sqlalchemy_url)
     try:
         create_tables(engine)
