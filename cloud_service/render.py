@@ -72,7 +72,7 @@ class Renderer:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         try:
-            if self._slots.locked():
+            if self._slots.locked():  # (wait_for with timeout 0 fails even on a free slot)
                 await asyncio.wait_for(self._slots.acquire(), timeout=self.wait_s)
             else:
                 await self._slots.acquire()
