@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from latentlink.evaluation.codec_eval import evaluate
+from latentlink.models.compressor import CodecConfig
 from latentlink.models.inference import TorchCodec
 from latentlink.models.weights import WeightsError, load_codec, resolve_weights
 from latentlink.training.codec_config import CodecTrainConfig
-from latentlink.training.codec_trainer import CodecTrainer, learning_rate
+from latentlink.training.codec_trainer import CodecTrainer, grow_decompressor, learning_rate
 
 
 def tiny_config(root, out_dir, **overrides) -> CodecTrainConfig:
@@ -142,6 +143,39 @@ def test_decoder_fine_tuning_keeps_the_codec_id(synthetic_camvid, tmp_path):
         )
     )
     assert changed, "net_D was trained"
+
+
+def test_grown_net_d_decodes_as_before_and_then_trains(synthetic_camvid, tmp_path):
+    first = CodecTrainer(tiny_config(synthetic_camvid, tmp_path / "a", epochs=1,
+                                     arch="factorized", rate_lambda=1e-3), log=lambda _: None)
+    first.run(show_progress=False)
+    base, _ = load_codec(first.export_best(tmp_path / "a.pt"))
+    grown = grow_decompressor(base, 2).eval()
+    codes = torch.rand(2, 16, 4, 6)
+    assert torch.equal(grown.decompressor(codes), base.decompressor(codes))
+    assert TorchCodec(grown).codec_id == TorchCodec(base).codec_id
+    with pytest.raises(ValueError, match="shrink"):
+        grow_decompressor(grown, 1)
+
+    tuned_run = CodecTrainer(
+        tiny_config(synthetic_camvid, tmp_path / "b", epochs=1, init_weights=str(tmp_path / "a.pt"),
+                    freeze_compressor=True, synthesis_blocks=2, arch="factorized",
+                    rate_lambda=1e-3),
+        log=lambda _: None,
+    )
+    tuned_run.run(show_progress=False)
+    tuned, provenance = load_codec(tuned_run.export_best(tmp_path / "b.pt"))
+    assert tuned.config.synthesis_blocks == 2
+    assert provenance["codec_id"] == TorchCodec(base).codec_id
+    extra = tuned.decompressor.extra.state_dict()
+    assert extra and any(v.abs().sum() > 0 for k, v in extra.items() if k.endswith("2.weight"))
+
+
+def test_synthesis_blocks_belong_to_the_factorized_codec():
+    with pytest.raises(ValueError, match="synthesis_blocks"):
+        CodecConfig(arch="paper", synthesis_blocks=1)
+    with pytest.raises(ValueError, match="synthesis_blocks"):
+        CodecConfig(arch="factorized", synthesis_blocks=-1)
 
 
 def test_freezing_needs_initial_weights(synthetic_camvid, tmp_path):

@@ -23,6 +23,7 @@ from latentlink.training.codec_config import CodecTrainConfig
     "epochs", "lr", "lr_schedule", "density_lr_scale", "max_minutes", "lr_step", "lr_gamma",
     "warmup_steps", "grad_clip", "batch_size", "patch_size", "patches_per_image", "rate_lambda",
     "bf16", "val_frames", "seed", "threads", "out_dir", "init_weights", "freeze_compressor",
+    "synthesis_blocks",
 )
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")
 @click.option(

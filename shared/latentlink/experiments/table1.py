@@ -234,7 +234,8 @@ class Table1:
         classes = len(self.spec.classes)
         costs = {d: {p.part: p for p in network_costs(
                      height, width, d, self.config.preset, classes,
-                     stem=self.runners[d].config.stem, arch=self.runners[d].config.arch)}
+                     stem=self.runners[d].config.stem, arch=self.runners[d].config.arch,
+                     latent_stem=self.config.train.get("latent_stem"))}
                  for d in self.config.depths}
         rows, masks = [], {}
         for method in self.methods:

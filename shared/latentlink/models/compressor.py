@@ -77,6 +77,9 @@ class CodecConfig:
     """Clamp net_C's output to [0, 1] as the authors' code does (``paper`` architecture)."""
     arch: Arch = "paper"
     """``paper`` (the authors' net_C/net_D) or ``factorized`` (GDN, learned per-channel rate)."""
+    synthesis_blocks: int = 0
+    """Extra residual blocks at each of the factorized net_D's two coarsest scales (cloud-side
+    capacity; net_C and the codec id do not depend on it)."""
 
     def __post_init__(self) -> None:
         if self.depth not in (1, 2, 3):
@@ -87,6 +90,9 @@ class CodecConfig:
             raise ValueError(f"stem must be 'paper' or 'edge', got {self.stem!r}")
         if self.arch not in ("paper", "factorized"):
             raise ValueError(f"arch must be 'paper' or 'factorized', got {self.arch!r}")
+        if self.synthesis_blocks < 0 or (self.synthesis_blocks and self.arch != "factorized"):
+            raise ValueError("synthesis_blocks must be ≥ 0, and 0 for the paper architecture; "
+                             f"got {self.synthesis_blocks} for arch {self.arch!r}")
 
     @property
     def quantizer(self) -> Quantizer:
@@ -160,7 +166,8 @@ class Codec(nn.Module):
         self.density: ChannelDensity | None
         if config.arch == "factorized":
             self.compressor = FactorizedCompressor(config.depth, config.bits)
-            self.decompressor = FactorizedDecompressor(config.depth, config.bits)
+            self.decompressor = FactorizedDecompressor(config.depth, config.bits,
+                                                       config.synthesis_blocks)
             self.density = ChannelDensity(LATENT_CHANNELS, config.bits)
         else:
             self.compressor = Compressor(config.depth, config.stem, config.latent_clamp)

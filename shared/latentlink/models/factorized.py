@@ -81,13 +81,20 @@ class FactorizedCompressor(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """x + conv(relu(conv(x))): depth for net_D at the coarse scales, where it is cheap."""
+    """x + conv(relu(conv(x))): depth for net_D at the coarse scales, where it is cheap.
 
-    def __init__(self, channels: int) -> None:
+    ``identity_init`` zeroes the second conv, so the block starts as the identity: a trained
+    net_D grown by such blocks decodes exactly as before and training only adds to it.
+    """
+
+    def __init__(self, channels: int, identity_init: bool = False) -> None:
         super().__init__()
         self.body = nn.Sequential(
             conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, channels)
         )
+        if identity_init:
+            nn.init.zeros_(self.body[2].weight)
+            nn.init.zeros_(self.body[2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -101,10 +108,16 @@ def upsample(in_ch: int, out_ch: int) -> nn.Sequential:
 class FactorizedDecompressor(nn.Module):
     """net_D: int2float codes u (16 channels) → RGB at 2^(d+1) times the latent's resolution.
 
+    ``extra_blocks`` more residual blocks follow the block at each of the two coarsest scales.
+    They live in ``self.extra`` (keyed by the index of the layer they follow), not inside
+    ``self.synthesis``, so the weights of a codec trained without them load unchanged and the
+    codec can grow on the cloud side (``train-codec --freeze-compressor --synthesis-blocks``)
+    while net_C, its codec id and every stored latent stay as they are.
+
     As in the paper-recipe net_D, the output is clamped to [0, 1] only in eval mode.
     """
 
-    def __init__(self, depth: int, bits: int) -> None:
+    def __init__(self, depth: int, bits: int, extra_blocks: int = 0) -> None:
         super().__init__()
         self.levels = 2**bits
         self.centre = code_centre(bits)
@@ -123,10 +136,39 @@ class FactorizedDecompressor(nn.Module):
                 layers.append(ResidualBlock(out_ch))
         layers.append(upsample(widths[-1], 3))
         self.synthesis = nn.Sequential(*layers)
+        coarse_blocks = [i for i, layer in enumerate(layers) if isinstance(layer, ResidualBlock)]
+        self.extra = nn.ModuleDict({
+            str(i): nn.Sequential(*(ResidualBlock(layers[i].body[0].in_channels, identity_init=True)
+                                    for _ in range(extra_blocks)))
+            for i in coarse_blocks if extra_blocks
+        })
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         y = (u.float() * (self.levels - 1) - self.centre) * self.log_inverse_gain.exp().view(
             1, -1, 1, 1
         )
-        x = self.synthesis(y.to(u.dtype))
+        x = y.to(u.dtype)
+        for index, layer in enumerate(self.synthesis):
+            x = layer(x)
+            if str(index) in self.extra:
+                x = self.extra[str(index)](x)
         return x if self.training else x.clamp(0.0, 1.0)
+
+
+def synthesis_to_quarter(depth: int) -> tuple[nn.Sequential, int]:
+    """net_D's layers from the latent up to the 1/4 grid, freshly built, and their width there.
+
+    Index for index these are the first layers of ``FactorizedDecompressor(depth, …).synthesis``
+    (d − 1 of its d + 1 upsamplings), so a trained net_D's weights load into them by position:
+    :func:`latentlink.models.segmenter.init_synthesis_stem` starts a latent segmenter from what
+    the codec learned about unfolding its latents, without ever drawing the picture.
+    """
+    layers: list[nn.Module] = []
+    upsamplings = 0
+    for layer in FactorizedDecompressor(depth, bits=8).synthesis:
+        if isinstance(layer, nn.Sequential) and isinstance(layer[-1], nn.PixelShuffle):
+            if upsamplings == depth - 1:
+                break
+            upsamplings += 1
+        layers.append(layer)
+    return nn.Sequential(*layers), SYNTHESIS_WIDTHS[depth - 1]

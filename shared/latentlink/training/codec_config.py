@@ -26,6 +26,9 @@ class CodecTrainConfig(DataConfig):
     arch: str = knob("paper", "The authors' net_C/net_D, or the factorized codec (GDN, "
                      "per-channel rate model) that the shipped default uses.",
                      choices=("paper", "factorized"))
+    synthesis_blocks: int = knob(0, "Extra residual blocks at each of the factorized net_D's two "
+                                 "coarsest scales; with --init-weights and --freeze-compressor "
+                                 "they grow a trained codec (starting as the identity).", low=0)
     epochs: int = knob(100, low=1)
     lr: float = knob(1e-2, low=0, low_open=True)
     lr_schedule: str = knob("step", "The paper's StepLR, or a cosine over the run (its steps or "

@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,31 @@ from latentlink.models.quantization import bits_per_pixel, psnr_from_mse, soft_e
 from latentlink.models.weights import codec_id, load_codec, resolve_weights, save_codec
 from latentlink.training.codec_config import CodecTrainConfig
 from latentlink.training.patches import epoch_batches, to_tensor
+
+
+def codec_config_of(config: CodecTrainConfig) -> CodecConfig:
+    """The shape of the codec a training run builds."""
+    return CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp, config.arch,
+                       config.synthesis_blocks)
+
+
+def grow_decompressor(codec: Codec, synthesis_blocks: int) -> Codec:
+    """``codec`` with ``synthesis_blocks`` extra net_D blocks per coarse scale, decoding as before.
+
+    Only blocks are added (identity-initialised); every trained weight is copied, so the grown
+    codec reconstructs exactly what the original does until training changes it.
+    """
+    if synthesis_blocks == codec.config.synthesis_blocks:
+        return codec
+    if synthesis_blocks < codec.config.synthesis_blocks:
+        raise ValueError(f"cannot shrink net_D from {codec.config.synthesis_blocks} to "
+                         f"{synthesis_blocks} extra blocks")
+    grown = Codec(replace(codec.config, synthesis_blocks=synthesis_blocks))
+    old, new = codec.state_dict(), grown.state_dict()
+    added = set(new) - set(old)
+    assert set(old) <= set(new) and all(k.startswith("decompressor.extra.") for k in added)
+    grown.load_state_dict({key: old.get(key, value) for key, value in new.items()})
+    return grown.to(next(codec.parameters()).device)
 
 
 def pick_device() -> torch.device:
@@ -158,18 +183,17 @@ class CodecTrainer:
 
     @staticmethod
     def _initial_codec(config: CodecTrainConfig) -> Codec:
-        wanted = CodecConfig(
-            config.depth, config.bits, config.stem, config.latent_clamp, config.arch
-        )
+        wanted = codec_config_of(config)
         if not config.init_weights:
             if config.freeze_compressor:
                 raise ValueError("freezing net_C needs --init-weights (a trained net_C)")
             return Codec(wanted)
         codec, _ = load_codec(resolve_weights(config.init_weights, config.depth, config.bits))
-        if codec.config != wanted:
+        grown = replace(codec.config, synthesis_blocks=wanted.synthesis_blocks)
+        if grown != wanted:
             raise ValueError(f"--init-weights {config.init_weights} is a {codec.config} codec, "
                              f"but this run asks for {wanted}")
-        return codec.train()
+        return grow_decompressor(codec, wanted.synthesis_blocks).train()
 
     # -- checkpoints -------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -329,9 +353,7 @@ def export_run(run_dir: Path, path: Path) -> Path:
     state = torch.load(best if best.exists() else last, map_location="cpu", weights_only=False)
     known = {f.name for f in fields(CodecTrainConfig)}  # checkpoints may predate newer knobs
     config = CodecTrainConfig(**{k: v for k, v in state["config"].items() if k in known})
-    codec = Codec(
-        CodecConfig(config.depth, config.bits, config.stem, config.latent_clamp, config.arch)
-    )
+    codec = Codec(codec_config_of(config))
     codec.load_state_dict(state["model"])
     history = run_dir / "history.jsonl"
     records = (
