@@ -6,14 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from latentlink.models.compressor import Codec, CodecConfig, count_parameters
-from latentlink.models.factorized import segmenter_input_affine
-from latentlink.models.segmenter import (
-    SegmenterConfig,
-    build_segmenter,
-    init_synthesis_stem,
-    predict_labels,
-)
+from latentlink.models.compressor import count_parameters
+from latentlink.models.segmenter import SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import (
     SegmenterWeightsError,
     check_codec,
@@ -37,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(("kind", "stem"), [("latent", "upsample"), ("latent", "conv"),
-                                            ("latent", "synthesis"), ("image", None)])
+                                            ("image", None)])
 @pytest.mark.parametrize("depth", [1, 2, 3])
 @pytest.mark.parametrize(("height", "width"), [(64, 96), (37, 53)])
 def test_lite_shapes_at_every_depth_and_odd_sizes(kind, stem, depth, height, width):
@@ -78,39 +72,6 @@ def test_upsampling_stem_feeds_the_image_models_stages_at_a_quarter(depth):
         torch.rand(1, 3, 3 * side, 5 * side)).shape[1:])
     shapes = [tuple(p.shape) for p in latent.backbone.stages.parameters()]
     assert shapes == [tuple(p.shape) for p in image.backbone.stages.parameters()]
-
-
-@pytest.mark.parametrize("depth", [1, 2, 3])
-def test_synthesis_stem_starts_as_net_d_up_to_a_quarter(depth):
-    """Initialised from a codec, the stem computes exactly net_D's first layers on the same
-    codes: the segmenter starts from what the codec learned, on the 1/4 grid, never the picture."""
-    codec = Codec(CodecConfig(depth=depth, arch="factorized")).eval()
-    with torch.no_grad():
-        codec.decompressor.log_inverse_gain.uniform_(-3.0, -1.0)
-    offset, scale = segmenter_input_affine("factorized", 8)
-    config = SegmenterConfig("lite", "latent", depth, input_offset=offset, input_scale=scale,
-                             latent_stem="synthesis")
-    model = build_segmenter(config).eval()
-    init_synthesis_stem(model, codec)
-    codes = torch.randint(110, 146, (1, 16, 3, 5)).float()
-    stem = model.backbone.stem
-    ours = stem.synthesis(((codes / 255 - offset) * scale) * stem.code_scale.view(1, -1, 1, 1))
-    decoder = codec.decompressor
-    theirs = decoder.synthesis[: len(stem.synthesis)](
-        (codes - 128) * decoder.log_inverse_gain.exp().view(1, -1, 1, 1))
-    side = 2 ** (depth + 1) // 4
-    assert tuple(ours.shape[-2:]) == (3 * side, 5 * side)
-    assert torch.allclose(ours, theirs, atol=1e-4)
-    assert model.output_stride == 8
-
-
-def test_synthesis_stem_needs_a_factorized_codec():
-    model = build_segmenter(SegmenterConfig("lite", "latent", 2, latent_stem="synthesis"))
-    with pytest.raises(ValueError, match="factorized"):
-        init_synthesis_stem(model, Codec(CodecConfig(depth=2, arch="paper")))
-    with pytest.raises(ValueError, match="no synthesis stem"):
-        init_synthesis_stem(build_segmenter(SegmenterConfig(latent_stem="upsample")),
-                            Codec(CodecConfig(arch="factorized")))
 
 
 def test_default_latent_stem_follows_the_preset():

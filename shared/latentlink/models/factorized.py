@@ -154,21 +154,3 @@ class FactorizedDecompressor(nn.Module):
                 x = self.extra[str(index)](x)
         return x if self.training else x.clamp(0.0, 1.0)
 
-
-def synthesis_to_quarter(depth: int) -> tuple[nn.Sequential, int]:
-    """net_D's layers from the latent up to the 1/4 grid, freshly built, and their width there.
-
-    Index for index these are the first layers of ``FactorizedDecompressor(depth, …).synthesis``
-    (d − 1 of its d + 1 upsamplings), so a trained net_D's weights load into them by position:
-    :func:`latentlink.models.segmenter.init_synthesis_stem` starts a latent segmenter from what
-    the codec learned about unfolding its latents, without ever drawing the picture.
-    """
-    layers: list[nn.Module] = []
-    upsamplings = 0
-    for layer in FactorizedDecompressor(depth, bits=8).synthesis:
-        if isinstance(layer, nn.Sequential) and isinstance(layer[-1], nn.PixelShuffle):
-            if upsamplings == depth - 1:
-                break
-            upsamplings += 1
-        layers.append(layer)
-    return nn.Sequential(*layers), SYNTHESIS_WIDTHS[depth - 1]

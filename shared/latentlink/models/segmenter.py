@@ -44,7 +44,6 @@ from torch import nn
 
 from latentlink.models.compressor import LATENT_CHANNELS
 from latentlink.models.dgcnet import AuxHead, DualGCNHead
-from latentlink.models.factorized import SEGMENTER_CODE_UNITS, synthesis_to_quarter
 from latentlink.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -56,11 +55,10 @@ from latentlink.models.resnet import (
 
 PRESETS = ("lite", "paper")
 INPUT_KINDS = ("latent", "image")
-LATENT_STEMS = ("upsample", "synthesis", "conv")
+LATENT_STEMS = ("upsample", "conv")
 """``conv``: ResNet-sm's single convolution at the latent's resolution (the paper).
-``upsample``: one convolution and a sub-pixel shuffle to 1/4 (:func:`latent_upsampling_stem`).
-``synthesis``: the factorized net_D's layers up to 1/4, initialised from the codec
-(:class:`SynthesisStem`)."""
+``upsample``: one convolution and a sub-pixel shuffle to 1/4 (:func:`latent_upsampling_stem`),
+the lite default since issue 10."""
 
 
 @dataclass(frozen=True)
@@ -167,46 +165,6 @@ def latent_upsampling_stem(depth: int, width: int = LITE_STEM_WIDTH) -> nn.Seque
                          nn.PixelShuffle(factor))
 
 
-class SynthesisStem(nn.Module):
-    """The factorized net_D's layers up to the 1/4 grid, then a 3×3 conv to the body's width.
-
-    Why: BL 3 (an image segmenter on net_D's output) beats a latent segmenter trained from
-    scratch by 0.04–0.05 mean Dice at the same budget although both see the same information:
-    net_D has already learned, from every training frame, how a latent unfolds into texture and
-    edges. Starting from those layers (:func:`init_synthesis_stem`) hands that to the segmenter;
-    it then fine-tunes them for its own task and never runs net_D's last two (full- and
-    half-resolution) stages, which hold most of its cost.
-
-    ``code_scale`` maps the segmenter's input units, (code − centre)/16, to net_D's own input
-    (code − centre)·g⁻¹, per channel.
-    """
-
-    def __init__(self, depth: int, width: int = LITE_STEM_WIDTH) -> None:
-        super().__init__()
-        self.code_scale = nn.Parameter(torch.ones(LATENT_CHANNELS))
-        self.synthesis, channels = synthesis_to_quarter(depth)
-        self.project = conv_bn_relu(channels, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(self.synthesis(x * self.code_scale.view(1, -1, 1, 1).to(x.dtype)))
-
-
-def init_synthesis_stem(model: Segmenter, codec: nn.Module) -> None:
-    """Copy the factorized codec's net_D layers (and its input gains) into a synthesis stem."""
-    stem = model.backbone.stem
-    if not isinstance(stem, SynthesisStem):
-        raise ValueError("the segmenter has no synthesis stem to initialise")
-    decoder = codec.decompressor
-    if not hasattr(decoder, "log_inverse_gain"):
-        raise ValueError("a synthesis stem needs a factorized codec (its net_D has the layers)")
-    with torch.no_grad():
-        for mine, theirs in zip(stem.synthesis, decoder.synthesis, strict=False):
-            mine.load_state_dict(theirs.state_dict())
-        # Inputs arrive as (code − centre)/16 (segmenter_input_affine); net_D wants
-        # (code − centre)·g⁻¹.
-        stem.code_scale.copy_(decoder.log_inverse_gain.exp() * SEGMENTER_CODE_UNITS)
-
-
 def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
                    latent_stem: str = "upsample") -> Segmenter:
     """The CPU-scale preset: 1.4 M parameters, ≈3.6 GMACs per 480×360 frame at d = 2."""
@@ -219,10 +177,8 @@ def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int 
         input_stride = 2 ** (depth + 1)
     elif input_kind == "latent":
         input_stride = 2 ** (depth + 1)
-        stem = (latent_upsampling_stem(depth) if latent_stem == "upsample"
-                else SynthesisStem(depth))
-        backbone = ResNetBackbone(BasicBlock, stem, LITE_STEM_WIDTH, Fraction(4, input_stride),
-                                  body)
+        backbone = ResNetBackbone(BasicBlock, latent_upsampling_stem(depth), LITE_STEM_WIDTH,
+                                  Fraction(4, input_stride), body)
     else:
         backbone = ResNetBackbone(BasicBlock, deep_stem(3, LITE_STEM_WIDTH), LITE_STEM_WIDTH, 4,
                                   body)

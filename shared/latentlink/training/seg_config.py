@@ -39,10 +39,10 @@ class SegTrainConfig(DataConfig):
                             short="-n", low=1, high=16, show_default=False)
     jpeg_cf: float = knob(66.0, "Target compression factor of --input jpeg.", low=1)
     latent_stem: str | None = knob(
-        None, "How latents enter the latent segmenter: the codec's net_D layers up to 1/4 "
-        "(synthesis, initialised from the codec; factorized codecs), a sub-pixel conv to 1/4 "
-        "(upsample) or the paper's single conv at 1/8 (conv). Default: the preset's own.",
-        choices=("synthesis", "upsample", "conv"), show_default=False)
+        None, "How latents enter the latent segmenter: a conv and a sub-pixel shuffle to 1/4 "
+        "(upsample, lite only) or the paper's single conv at the latent's grid (conv). "
+        "Default: the preset's own (lite: upsample, paper: conv).",
+        choices=("upsample", "conv"), show_default=False)
     iterations: int = knob(40_000, low=1)
     lr: float = knob(1e-3, low=0, low_open=True)
     momentum: float = knob(0.9, low=0, high=1)

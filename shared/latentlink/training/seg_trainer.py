@@ -41,13 +41,7 @@ from latentlink.data.datasets import LabelSpec
 from latentlink.evaluation.seg_metrics import ConfusionMatrix, summarize
 from latentlink.models.factorized import segmenter_input_affine
 from latentlink.models.inference import TorchCodec
-from latentlink.models.segmenter import (
-    Segmenter,
-    SegmenterConfig,
-    build_segmenter,
-    init_synthesis_stem,
-    predict_labels,
-)
+from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
 from latentlink.training.codec_trainer import pick_device
 from latentlink.training.seg_config import INPUTS, SegTrainConfig, model_input_kind
@@ -121,12 +115,8 @@ class SegTrainer:
                                             config.latent_stem if input_kind == "latent" else None)
         self.memory_format = (torch.channels_last if config.channels_last
                               else torch.contiguous_format)
-        self.model = build_segmenter(self.model_config)
-        if self.model_config.latent_stem == "synthesis" and input_kind == "latent":
-            if runner is None:
-                raise ValueError("a synthesis stem starts from a codec's net_D: pass its weights")
-            init_synthesis_stem(self.model, runner.codec)
-        self.model.to(self.device, memory_format=self.memory_format)
+        self.model = build_segmenter(self.model_config).to(self.device,
+                                                           memory_format=self.memory_format)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr,
                                          momentum=config.momentum, weight_decay=config.weight_decay)
         self.iteration, self.best, self.wall_seconds = 0, -math.inf, 0.0
