@@ -235,7 +235,8 @@ class Table1:
         costs = {d: {p.part: p for p in network_costs(
                      height, width, d, self.config.preset, classes,
                      stem=self.runners[d].config.stem, arch=self.runners[d].config.arch,
-                     latent_stem=self.config.train.get("latent_stem"))}
+                     latent_stem=self.config.train.get("latent_stem"),
+                     synthesis_blocks=self.runners[d].config.synthesis_blocks)}
                  for d in self.config.depths}
         rows, masks = [], {}
         for method in self.methods:

@@ -6,6 +6,8 @@ both produce the same containers (parity is tested).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -17,10 +19,32 @@ from latentlink.models.weights import codec_id
 
 RECONSTRUCT_TILE = 96
 """Latent pixels per side of one net_D tile (768×768 frame pixels at d = 2)."""
-RECONSTRUCT_HALO = 8
-"""Latent pixels of context around a tile. A net_D output pixel depends on latents within its
-receptive field: under 3 latent pixels away for the paper's net_D, under 7 for the factorized
-one (d ≤ 3); beyond that, a tile's zero padding cannot reach the pixels that are kept."""
+
+
+def receptive_radius(decompressor: torch.nn.Module, channels: int = 16) -> float:
+    """How far (in latent pixels) an output pixel of net_D looks: the sum, over its convolutions
+    in the order they run, of each kernel's reach scaled to the latent grid.
+
+    Measured by tracing one small forward pass rather than written down per architecture, so a
+    net_D grown by extra blocks (``--synthesis-blocks``) gets its wider halo automatically.
+    """
+    side = 8
+    reach = 0.0
+
+    def add(conv: torch.nn.Module, inputs: tuple[torch.Tensor, ...], _output: object) -> None:
+        nonlocal reach
+        scale = side / inputs[0].shape[-1]
+        reach += (conv.kernel_size[-1] // 2) * conv.dilation[-1] * scale
+
+    hooks = [m.register_forward_hook(add) for m in decompressor.modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            decompressor(torch.full((1, channels, side, side), 0.5))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return reach
 
 
 class TorchCodec:
@@ -31,6 +55,9 @@ class TorchCodec:
         self.codec = codec.to(self.device).eval()
         self.config = codec.config
         self.codec_id = codec_id(codec)
+        self.halo = math.ceil(receptive_radius(self.codec.decompressor)) + 1
+        """Latent pixels of context around each net_D tile: beyond net_D's receptive field, so a
+        tile's zero padding never reaches the pixels that are kept."""
 
     @torch.no_grad()
     def compress(self, image: np.ndarray) -> np.ndarray:
@@ -54,8 +81,8 @@ class TorchCodec:
     def reconstruct(self, frame: container.Frame, tile: int = RECONSTRUCT_TILE) -> np.ndarray:
         """net_D(int2float(latent)) cropped to the original size, as uint8 H×W×3 (Eq. 3).
 
-        net_D runs on ``tile``×``tile`` latent tiles, each with :data:`RECONSTRUCT_HALO` latent
-        pixels of context on every side that are cropped off afterwards, so its peak memory is
+        net_D runs on ``tile``×``tile`` latent tiles, each with ``self.halo`` latent pixels of
+        context on every side that are cropped off afterwards, so its peak memory is
         that of one tile whatever the frame's size (a whole 2048×2048 frame at d=2 needs
         ~0.6 GB of activations at once), and the picture is the same as the untiled pass.
         """
@@ -70,9 +97,9 @@ class TorchCodec:
         image = np.empty((height, width, 3), np.uint8)
         for top in range(0, rows, tile):
             for left in range(0, cols, tile):
-                y0, x0 = max(top - RECONSTRUCT_HALO, 0), max(left - RECONSTRUCT_HALO, 0)
-                y1 = min(top + tile + RECONSTRUCT_HALO, rows)
-                x1 = min(left + tile + RECONSTRUCT_HALO, cols)
+                y0, x0 = max(top - self.halo, 0), max(left - self.halo, 0)
+                y1 = min(top + tile + self.halo, rows)
+                x1 = min(left + tile + self.halo, cols)
                 piece = latent[..., y0:y1, x0:x1].to(self.device)
                 output = self.codec.decompressor(piece).float()
                 oy, ox = top * scale, left * scale
