@@ -30,18 +30,16 @@ def model_input(config: SegmenterConfig, height: int, width: int, batch: int = 2
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize(("kind", "stem"), [("latent", "upsample"), ("latent", "conv"),
-                                            ("image", None)])
+@pytest.mark.parametrize("kind", ["latent", "image"])
 @pytest.mark.parametrize("depth", [1, 2, 3])
 @pytest.mark.parametrize(("height", "width"), [(64, 96), (37, 53)])
-def test_lite_shapes_at_every_depth_and_odd_sizes(kind, stem, depth, height, width):
-    config = SegmenterConfig("lite", kind, depth, latent_stem=stem)
+def test_lite_shapes_at_every_depth_and_odd_sizes(kind, depth, height, width):
+    config = SegmenterConfig("lite", kind, depth)
     model = build_segmenter(config)
     x = model_input(config, height, width)
     out = model(x)
-    stride, covered = model.output_stride, model.input_stride  # latents cover the padded frame
-    expected = (2, 11, *(math.ceil(math.ceil(side / covered) * covered / stride)
-                         for side in (height, width)))
+    stride = model.output_stride
+    expected = (2, 11, math.ceil(height / stride), math.ceil(width / stride))
     assert tuple(out["out"].shape) == expected
     assert tuple(out["aux"].shape) == expected
     labels = predict_labels(model, x, (height, width))
@@ -50,33 +48,10 @@ def test_lite_shapes_at_every_depth_and_odd_sizes(kind, stem, depth, height, wid
     assert model.training, "predict_labels must restore the training mode"
 
 
-@pytest.mark.parametrize(("stem", "depth", "stride"), [
-    ("conv", 1, 8), ("conv", 2, 8), ("conv", 3, 16),
-    ("upsample", 1, 8), ("upsample", 2, 8), ("upsample", 3, 8),
-])
-def test_latent_output_stride_policy(stem, depth, stride):
-    model = build_segmenter(SegmenterConfig("lite", "latent", depth, latent_stem=stem))
+@pytest.mark.parametrize(("depth", "stride"), [(1, 8), (2, 8), (3, 16)])
+def test_latent_output_stride_policy(depth, stride):
+    model = build_segmenter(SegmenterConfig("lite", "latent", depth))
     assert model.input_stride == 2 ** (depth + 1) and model.output_stride == stride
-
-
-@pytest.mark.parametrize("depth", [1, 2, 3])
-def test_upsampling_stem_feeds_the_image_models_stages_at_a_quarter(depth):
-    """The latent stem unfolds each latent pixel to the image stem's 1/4 grid, after which the
-    latent and image segmenters are the same network (same stage shapes, same head)."""
-    latent = build_segmenter(SegmenterConfig("lite", "latent", depth)).eval()
-    image = build_segmenter(SegmenterConfig("lite", "image", depth)).eval()
-    side = 2 ** (depth + 1)
-    features = latent.backbone.stem(torch.rand(1, 16, 3, 5))
-    assert tuple(features.shape) == (1, 32, 3 * side // 4, 5 * side // 4)
-    assert tuple(features.shape[1:]) == tuple(image.backbone.stem(
-        torch.rand(1, 3, 3 * side, 5 * side)).shape[1:])
-    shapes = [tuple(p.shape) for p in latent.backbone.stages.parameters()]
-    assert shapes == [tuple(p.shape) for p in image.backbone.stages.parameters()]
-
-
-def test_default_latent_stem_follows_the_preset():
-    assert SegmenterConfig("lite", "latent").latent_stem == "upsample"
-    assert SegmenterConfig("paper", "latent").latent_stem == "conv"
 
 
 def test_aux_logits_only_in_training():
@@ -125,8 +100,7 @@ def test_prediction_refuses_a_frame_larger_than_the_input_covers():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"preset": "huge"}, {"input_kind": "audio"}, {"depth": 4}, {"num_classes": 1},
-     {"latent_stem": "deconv"}, {"preset": "paper", "latent_stem": "upsample"}],
+    [{"preset": "huge"}, {"input_kind": "audio"}, {"depth": 4}, {"num_classes": 1}],
 )
 def test_config_validation(kwargs):
     with pytest.raises(ValueError):
@@ -148,20 +122,6 @@ def test_save_load_round_trip(tmp_path):
     check_codec(meta, CODEC_A)
     with pytest.raises(SegmenterWeightsError, match=f"{CODEC_A}.*{CODEC_B}"):
         check_codec(meta, CODEC_B)
-
-
-def test_files_from_before_the_stem_choice_load_as_resnet_sm(tmp_path):
-    config = SegmenterConfig("lite", "latent", 2, latent_stem="conv")
-    model = build_segmenter(config)
-    path = tmp_path / "old.pt"
-    save_segmenter(model, config, path, codec_id=CODEC_A, class_names=CLASSES, provenance={})
-    blob = torch.load(path, weights_only=True)
-    del blob["config"]["latent_stem"]  # as written before issue 10's segmenter
-    torch.save(blob, path)
-    loaded, loaded_config, _ = load_segmenter(path)
-    assert loaded_config.latent_stem == "conv"
-    x = torch.rand(1, 16, 5, 7)
-    assert torch.equal(loaded(x)["out"], model.eval()(x)["out"])
 
 
 def test_image_segmenters_accept_any_codec(tmp_path):

@@ -177,7 +177,7 @@ def test_table1_and_train_seg_share_the_recipe_flags():
     from latentlink.cli.table1 import table1
 
     recipe_keys = {param.name for param in recipe_options(lambda: None).__click_params__}
-    assert len(recipe_keys) == 12
+    assert len(recipe_keys) == 11
 
     for command in (table1, train_seg):
         assert set(recipe_keys) <= {param.name for param in command.params}

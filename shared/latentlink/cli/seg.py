@@ -26,7 +26,7 @@ from latentlink.training.codec_config import CodecTrainConfig
 from latentlink.training.seg_config import CODEC_INPUTS, SegTrainConfig, model_input_kind
 
 RECIPE = ("iterations", "lr", "batch_size", "crop_size", "val_every", "val_frames", "bf16", "ohem",
-          "augment_views", "latent_stem", "seed", "threads")
+          "augment_views", "seed", "threads")
 """The training recipe's knobs that ``train-seg`` and ``table1`` share."""
 recipe_options = config_options(SegTrainConfig, *RECIPE)
 
@@ -152,17 +152,14 @@ def eval_seg(weights: str, input: str, dataset: str, data_root: str, split: str,
 @click.option("--arch", type=click.Choice(["factorized", "paper"]), default="factorized",
               show_default=True, help="Codec architecture (the shipped default is factorized).")
 @click.option("--classes", type=click.IntRange(2), default=11, show_default=True)
-@config_options(SegTrainConfig, "latent_stem")
 @config_options(CodecTrainConfig, "synthesis_blocks")
 @json_option
 def model_stats(preset: str, height: int, width: int, depth: int, stem: str, arch: str,
-                classes: int, latent_stem: str | None, synthesis_blocks: int,
-                json_path: Path | None) -> None:
+                classes: int, synthesis_blocks: int, json_path: Path | None) -> None:
     """Parameters and MACs of net_C, net_D and the segmenters' parts at one frame size."""
     from latentlink.evaluation.complexity import costs_report
 
-    report = costs_report(height, width, depth, preset, classes, stem, arch, latent_stem,
-                          synthesis_blocks)
+    report = costs_report(height, width, depth, preset, classes, stem, arch, synthesis_blocks)
     codec = f"{stem}-stem paper codec" if arch == "paper" else "factorized codec"
     click.echo(f"{preset} segmenters, d={depth}, {codec}, one {height}×{width} frame")
     click.echo(f"{'part':<22}{'params (M)':>12}{'GMAC':>12}")

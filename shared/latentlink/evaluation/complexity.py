@@ -59,8 +59,7 @@ def _part(name: str, model: nn.Module, macs: dict[str, int], path: str = "") -> 
 
 def network_costs(height: int, width: int, depth: int = 2, preset: str = "lite",
                   num_classes: int = 11, stem: str = "paper",
-                  arch: str = "factorized", latent_stem: str | None = None,
-                  synthesis_blocks: int = 0) -> list[PartCost]:
+                  arch: str = "factorized", synthesis_blocks: int = 0) -> list[PartCost]:
     """Per-part parameters and MACs for one frame of ``height``×``width`` (see module docstring)."""
     factor = 2 ** (depth + 1)
     padded = (math.ceil(height / factor) * factor, math.ceil(width / factor) * factor)
@@ -69,8 +68,7 @@ def network_costs(height: int, width: int, depth: int = 2, preset: str = "lite",
         codec = Codec(CodecConfig(depth=depth, stem=stem, arch=arch,
                                   synthesis_blocks=synthesis_blocks)).eval()
         compressor, decompressor = codec.compressor, codec.decompressor
-        latent_seg = build_segmenter(SegmenterConfig(preset, "latent", depth, num_classes,
-                                                     latent_stem=latent_stem)).eval()
+        latent_seg = build_segmenter(SegmenterConfig(preset, "latent", depth, num_classes)).eval()
         image_seg = build_segmenter(SegmenterConfig(preset, "image", depth, num_classes)).eval()
         frame = torch.empty(1, 3, *padded)
         code = torch.empty(1, LATENT_CHANNELS, *latent)
@@ -110,11 +108,10 @@ def pipeline_costs(parts: list[PartCost]) -> list[PartCost]:
 
 def costs_report(height: int, width: int, depth: int = 2, preset: str = "lite",
                  num_classes: int = 11, stem: str = "paper", arch: str = "factorized",
-                 latent_stem: str | None = None, synthesis_blocks: int = 0) -> dict:
+                 synthesis_blocks: int = 0) -> dict:
     """Parts and pipelines as a JSON-ready dict."""
-    parts = network_costs(height, width, depth, preset, num_classes, stem, arch, latent_stem,
-                          synthesis_blocks)
+    parts = network_costs(height, width, depth, preset, num_classes, stem, arch, synthesis_blocks)
     return {"height": height, "width": width, "depth": depth, "preset": preset, "stem": stem,
-            "arch": arch, "latent_stem": latent_stem, "synthesis_blocks": synthesis_blocks,
+            "arch": arch, "synthesis_blocks": synthesis_blocks,
             "parts": [asdict(p) for p in parts],
             "pipelines": [asdict(p) for p in pipeline_costs(parts)]}

@@ -139,7 +139,7 @@ class Table1:
     def codec_quality(self, depth: int) -> dict:
         """CF, PSNR and SSIM of the d codec on the test frames (``eval-codec``'s numbers)."""
         runner = self.runners[depth]
-        key = {"codec_id": runner.codec_id, **self._test_key()}
+        key = {"codec_id": runner.codec_id, "net_D": _decoder_digest(runner), **self._test_key()}
         return self._cached(self.out_dir / f"codec_d{depth}.json", key, lambda: codec_eval.evaluate(
             runner, ((s.name, load_rgb(s.image)) for s in self.samples), total=len(self.samples),
             show_progress=self.show_progress))
@@ -199,6 +199,7 @@ class Table1:
             check_codec(meta, runner.codec_id)
         key = {"weights_sha256": _file_digest(path), "input": method.test_input,
                "codec_id": runner.codec_id if runner else None,
+               "net_D": _decoder_digest(runner) if method.test_input == "decoded" else None,
                "jpeg_cf": self.jpeg_cf if method.test_input == "jpeg" else None,
                "figure_frames": self.figure_indices(), **self._test_key()}
 
@@ -235,7 +236,6 @@ class Table1:
         costs = {d: {p.part: p for p in network_costs(
                      height, width, d, self.config.preset, classes,
                      stem=self.runners[d].config.stem, arch=self.runners[d].config.arch,
-                     latent_stem=self.config.train.get("latent_stem"),
                      synthesis_blocks=self.runners[d].config.synthesis_blocks)}
                  for d in self.config.depths}
         rows, masks = [], {}
@@ -303,4 +303,15 @@ class Table1:
 
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _decoder_digest(runner: TorchCodec) -> str:
+    """Digest of net_D's weights: the codec id covers net_C only, and net_D can be retrained or
+    grown on the cloud side (``train-codec --freeze-compressor``) under the same id, which
+    changes every picture, PSNR and decoded-input result."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(runner.codec.decompressor.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 import torch
 from torch import nn
@@ -96,8 +95,8 @@ class ResNetBackbone(nn.Module):
     layer3 does in DGCNet. ``stride`` is the output's downsampling relative to the input.
     """
 
-    def __init__(self, block: Block, stem: nn.Module, stem_channels: int,
-                 stem_stride: int | Fraction, stages: Sequence[StageSpec]) -> None:
+    def __init__(self, block: Block, stem: nn.Module, stem_channels: int, stem_stride: int,
+                 stages: Sequence[StageSpec]) -> None:
         super().__init__()
         if len(stages) < 2:
             raise ValueError("a backbone needs at least two stages (the last feeds the head, the "
@@ -105,7 +104,7 @@ class ResNetBackbone(nn.Module):
         self.stem = stem
         self.inplanes = stem_channels
         self.stages = nn.ModuleList(self._make_layer(block, spec) for spec in stages)
-        self.stride = Fraction(stem_stride)  # < 1 after a stem that upsamples
+        self.stride = stem_stride
         for spec in stages:
             self.stride *= spec.stride
         self.out_channels = stages[-1].planes * block.expansion

@@ -36,7 +36,6 @@ auxiliary head's logits. Upsampling to the label size happens in the loss and in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
@@ -55,10 +54,6 @@ from latentlink.models.resnet import (
 
 PRESETS = ("lite", "paper")
 INPUT_KINDS = ("latent", "image")
-LATENT_STEMS = ("upsample", "conv")
-"""``conv``: ResNet-sm's single convolution at the latent's resolution (the paper).
-``upsample``: one convolution and a sub-pixel shuffle to 1/4 (:func:`latent_upsampling_stem`),
-the lite default since issue 10."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +69,6 @@ class SegmenterConfig:
     num_classes: int = 11
     input_offset: float = 0.0
     input_scale: float = 1.0
-    latent_stem: str | None = None
-    """How a latent enters the backbone (:data:`LATENT_STEMS`); None picks the preset's own:
-    ``upsample`` for ``lite``, ``conv`` for ``paper``. Files written before the choice existed
-    were ``conv`` (:func:`latentlink.models.segmenter_weights.load_segmenter` says so)."""
     """``(x − input_offset) · input_scale`` in float32 before the first convolution. The factorized
     codec's int2float values sit near 0.5 with a spread of a few 1/255 steps, which bf16
     convolutions would round away; its segmenters centre them on integer-sized values
@@ -93,14 +84,6 @@ class SegmenterConfig:
             raise ValueError(f"depth must be 1, 2 or 3, got {self.depth}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
-        if self.latent_stem is None:
-            object.__setattr__(self, "latent_stem", "upsample" if self.preset == "lite" else "conv")
-        if self.latent_stem not in LATENT_STEMS:
-            raise ValueError(f"latent_stem must be one of {', '.join(LATENT_STEMS)}, "
-                             f"got {self.latent_stem!r}")
-        if self.preset == "paper" and self.latent_stem != "conv":
-            raise ValueError("the paper preset's latent segmenter is ResNet-sm: latent_stem "
-                             "must be 'conv'")
 
     @property
     def input_stride(self) -> int:
@@ -127,7 +110,7 @@ class Segmenter(nn.Module):
     @property
     def output_stride(self) -> int:
         """Frame pixels per logit pixel."""
-        return int(self.input_stride * self.backbone.stride)
+        return self.input_stride * self.backbone.stride
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if (self.input_offset, self.input_scale) != (0.0, 1.0):
@@ -144,51 +127,23 @@ def latent_stem_stride(depth: int) -> int:
     return 2 if depth == 1 else 1
 
 
-LITE_STEM_WIDTH = 32
-"""Channels of the lite image stem's output at 1/4, and of the latent upsampling stem's."""
-
-
-def latent_upsampling_stem(depth: int, width: int = LITE_STEM_WIDTH) -> nn.Sequential:
-    """Latent (1/2^(d+1)) → ``width`` feature channels at 1/4 of the frame: a 3×3 conv to
-    width·r² channels and PixelShuffle(r), r = 2^(d−1).
-
-    Why: with ResNet-sm's single conv the whole network runs at 1/8 and thin classes vanish
-    (issue 10, Table I with the factorized codecs: pole Dice 0.00 and pedestrian 0.28 at d = 2
-    against 0.10 and 0.42 for JPEG-then-segment). Each latent pixel codes an 8×8 block that net_D
-    can redraw; a sub-pixel stem lets the segmenter unfold that block the same way and then run
-    the very stages the image model runs after its own stem (a 1/4 stage, then 1/8).
-    """
-    factor = 2 ** (depth - 1)
-    if factor == 1:
-        return conv_bn_relu(LATENT_CHANNELS, width)
-    return nn.Sequential(conv_bn_relu(LATENT_CHANNELS, width * factor * factor),
-                         nn.PixelShuffle(factor))
-
-
-def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
-                   latent_stem: str = "upsample") -> Segmenter:
+def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int = 11) -> Segmenter:
     """The CPU-scale preset: 1.4 M parameters, ≈3.6 GMACs per 480×360 frame at d = 2."""
     tail = [StageSpec(64, 2), StageSpec(128, 2, dilation=2)]
-    body = [StageSpec(LITE_STEM_WIDTH, 1), StageSpec(64, 2, stride=2), tail[1]]
-    if input_kind == "latent" and latent_stem == "conv":
+    if input_kind == "latent":
         stride = latent_stem_stride(depth)
         backbone = ResNetBackbone(BasicBlock, conv_bn_relu(LATENT_CHANNELS, 64, stride), 64,
                                   stride, tail)
         input_stride = 2 ** (depth + 1)
-    elif input_kind == "latent":
-        input_stride = 2 ** (depth + 1)
-        backbone = ResNetBackbone(BasicBlock, latent_upsampling_stem(depth), LITE_STEM_WIDTH,
-                                  Fraction(4, input_stride), body)
     else:
-        backbone = ResNetBackbone(BasicBlock, deep_stem(3, LITE_STEM_WIDTH), LITE_STEM_WIDTH, 4,
-                                  body)
+        stages = [StageSpec(32, 1), StageSpec(64, 2, stride=2), tail[1]]
+        backbone = ResNetBackbone(BasicBlock, deep_stem(3, 32), 32, 4, stages)
         input_stride = 1
     return Segmenter(backbone, head_width=128, aux_width=64, num_classes=num_classes,
                      input_stride=input_stride)
 
 
-def segmenter_paper(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
-                    latent_stem: str = "conv") -> Segmenter:
+def segmenter_paper(input_kind: str = "latent", depth: int = 2, num_classes: int = 11) -> Segmenter:
     """The paper's scale: ResNet-50 widths and DGCNet's 512-wide head."""
     layer3 = StageSpec(256, 6, dilation=2)
     layer4 = StageSpec(512, 3, dilation=4, multi_grid=(1, 2, 4))
@@ -210,8 +165,7 @@ _FACTORIES = {"lite": segmenter_lite, "paper": segmenter_paper}
 
 def build_segmenter(config: SegmenterConfig) -> nn.Module:
     """A freshly initialised :class:`Segmenter` for ``config``, in training mode."""
-    model = _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes,
-                                      config.latent_stem)
+    model = _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes)
     model.input_offset, model.input_scale = config.input_offset, config.input_scale
     return model
 

@@ -88,8 +88,7 @@ def load_segmenter(path: Path | str, map_location: str | torch.device = "cpu"
         raise SegmenterWeightsError(
             f"{path} is not a LatentLink segmenter weights file ({SEGMENTER_FORMAT})")
     try:
-        # Files from before the latent stem was a choice hold ResNet-sm's single conv.
-        config = SegmenterConfig(**{"latent_stem": "conv", **blob["config"]})
+        config = SegmenterConfig(**blob["config"])
         model = build_segmenter(config)
         model.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

@@ -38,11 +38,6 @@ class SegTrainConfig(DataConfig):
     bits: int | None = knob(None, "Quantisation bit length n (default: the codec's own).",
                             short="-n", low=1, high=16, show_default=False)
     jpeg_cf: float = knob(66.0, "Target compression factor of --input jpeg.", low=1)
-    latent_stem: str | None = knob(
-        None, "How latents enter the latent segmenter: a conv and a sub-pixel shuffle to 1/4 "
-        "(upsample, lite only) or the paper's single conv at the latent's grid (conv). "
-        "Default: the preset's own (lite: upsample, paper: conv).",
-        choices=("upsample", "conv"), show_default=False)
     iterations: int = knob(40_000, low=1)
     lr: float = knob(1e-3, low=0, low_open=True)
     momentum: float = knob(0.9, low=0, high=1)

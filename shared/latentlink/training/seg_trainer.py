@@ -109,10 +109,8 @@ class SegTrainer:
         depth = runner.config.depth if runner is not None else config.depth
         offset, scale = ((0.0, 1.0) if runner is None or config.input != "latent" else
                          segmenter_input_affine(runner.config.arch, runner.config.bits))
-        input_kind = model_input_kind(config.input)
-        self.model_config = SegmenterConfig(config.preset, input_kind, depth,
-                                            len(self.spec.classes), offset, scale,
-                                            config.latent_stem if input_kind == "latent" else None)
+        self.model_config = SegmenterConfig(config.preset, model_input_kind(config.input), depth,
+                                            len(self.spec.classes), offset, scale)
         self.memory_format = (torch.channels_last if config.channels_last
                               else torch.contiguous_format)
         self.model = build_segmenter(self.model_config).to(self.device,
