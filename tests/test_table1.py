@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -109,6 +110,21 @@ def test_a_wrong_segmenter_in_a_row_is_a_clear_error(synthetic_camvid, built, tm
     result = run_table1(synthetic_camvid, copy, "--cache-dir", str(out_dir / "cache"))
     assert result.exit_code == 2
     assert "takes latents" in result.output and "BL 1" in result.output
+
+
+def test_bl3_trained_on_another_net_d_is_a_clear_error(synthetic_camvid, built, tmp_path):
+    """net_D can change under one codec id; BL 3 learned from its pictures: never reused."""
+    out_dir, _ = built
+    bl3 = out_dir / "bl3" / "segmenter.pt"
+    blob = torch.load(bl3, weights_only=True)
+    assert len(blob["provenance"]["net_D"]) == 16  # recorded when BL 3 was trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out_dir, copy, ignore=shutil.ignore_patterns("cache"))
+    blob["provenance"]["net_D"] = "0" * 16
+    torch.save(blob, copy / "bl3" / "segmenter.pt")
+    result = run_table1(synthetic_camvid, copy, "--cache-dir", str(out_dir / "cache"))
+    assert result.exit_code == 2
+    assert "another net_D" in result.output and "bl3" in result.output
 
 
 @pytest.mark.parametrize("flags, message", [

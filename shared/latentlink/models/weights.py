@@ -44,6 +44,17 @@ def codec_id(codec: Codec) -> str:
     return digest.hexdigest()[:16]
 
 
+def decoder_id(codec: Codec) -> str:
+    """Identifier of net_D's weights. The codec id covers net_C only (it names the latents), and
+    net_D can be retrained or grown on the cloud side under the same id (``train-codec
+    --freeze-compressor``), which changes every picture and every result measured on them."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(codec.decompressor.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to(torch.float32).cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def shipped_weights_path(depth: int, bits: int = 8, variant: str = "default") -> Path:
     """Path of a shipped weights file, e.g. ``codec_d2_n8.pt`` or ``codec_d2_n8_paper.pt``."""
     suffix = "" if variant == "default" else f"_{variant}"
