@@ -81,14 +81,21 @@ def resolve_weights(weights: str | Path, depth: int = 2, bits: int = 8) -> Path:
 
 
 def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None:
-    """Write weights (float32, CPU) with their configuration and provenance."""
+    """Write weights (CPU) with their configuration and provenance.
+
+    net_C and the rate model stay float32: net_C's exact values define the codec id and the
+    vehicle's ONNX parity. net_D is stored as float16 and loaded back into float32: it only draws
+    pictures for people, the rounding moves PSNR by under 0.002 dB (default codec, 10 val
+    frames), and it halves the file (the grown default's net_D alone is 8.3 MB in float32).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {
             "format": WEIGHTS_FORMAT,
             "config": codec.config.to_dict(),
             "compressor": _cpu_float32(codec.compressor),
-            "decompressor": _cpu_float32(codec.decompressor),
+            "decompressor": {k: v.detach().half().cpu()
+                             for k, v in codec.decompressor.state_dict().items()},
             "density": _cpu_float32(codec.density) if codec.density is not None else {},
             "provenance": provenance or {},
         },
