@@ -47,7 +47,7 @@ from latentlink.experiments.table1_config import Table1Config
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import predict_labels
 from latentlink.models.segmenter_weights import check_codec, load_segmenter
-from latentlink.models.weights import decoder_id, load_codec, resolve_weights
+from latentlink.models.weights import load_codec, resolve_weights
 from latentlink.training.seg_config import SegTrainConfig, model_input_kind
 from latentlink.training.seg_data import label_spec, load_split
 from latentlink.training.seg_trainer import SegTrainer, evaluate
@@ -139,7 +139,7 @@ class Table1:
     def codec_quality(self, depth: int) -> dict:
         """CF, PSNR and SSIM of the d codec on the test frames (``eval-codec``'s numbers)."""
         runner = self.runners[depth]
-        key = {"codec_id": runner.codec_id, "net_D": decoder_id(runner.codec), **self._test_key()}
+        key = {"codec_id": runner.codec_id, "net_D": runner.decoder_id, **self._test_key()}
         return self._cached(self.out_dir / f"codec_d{depth}.json", key, lambda: codec_eval.evaluate(
             runner, ((s.name, load_rgb(s.image)) for s in self.samples), total=len(self.samples),
             show_progress=self.show_progress))
@@ -198,13 +198,13 @@ class Table1:
         if method.test_input == "latent":
             check_codec(meta, runner.codec_id)
         trained_on = meta["provenance"].get("net_D")
-        if method.train_input == "decoded" and trained_on not in (None, decoder_id(runner.codec)):
+        if method.train_input == "decoded" and trained_on not in (None, runner.decoder_id):
             raise ValueError(f"{path} was trained on the pictures of another net_D ({trained_on}); "
-                             f"this codec's net_D is {decoder_id(runner.codec)}: delete "
+                             f"this codec's net_D is {runner.decoder_id}: delete "
                              f"{path.parent} to train {method.label} again")
         key = {"weights_sha256": _file_digest(path), "input": method.test_input,
                "codec_id": runner.codec_id if runner else None,
-               "net_D": decoder_id(runner.codec) if method.test_input == "decoded" else None,
+               "net_D": runner.decoder_id if method.test_input == "decoded" else None,
                "jpeg_cf": self.jpeg_cf if method.test_input == "jpeg" else None,
                "figure_frames": self.figure_indices(), **self._test_key()}
 

@@ -15,7 +15,7 @@ from latentlink.codec import container
 from latentlink.codec.frames import frame_to_input, output_to_image
 from latentlink.codec.quantize import int2float
 from latentlink.models.compressor import Codec
-from latentlink.models.weights import codec_id
+from latentlink.models.weights import codec_id, decoder_id
 
 RECONSTRUCT_TILE = 96
 """Latent pixels per side of one net_D tile (768×768 frame pixels at d = 2)."""
@@ -39,8 +39,9 @@ def receptive_radius(decompressor: torch.nn.Module, channels: int = 16) -> float
     hooks = [m.register_forward_hook(add) for m in decompressor.modules()
              if isinstance(m, torch.nn.Conv2d)]
     try:
+        device = next(decompressor.parameters()).device
         with torch.no_grad():
-            decompressor(torch.full((1, channels, side, side), 0.5))
+            decompressor(torch.full((1, channels, side, side), 0.5, device=device))
     finally:
         for hook in hooks:
             hook.remove()
@@ -55,6 +56,9 @@ class TorchCodec:
         self.codec = codec.to(self.device).eval()
         self.config = codec.config
         self.codec_id = codec_id(codec)
+        self.decoder_id = decoder_id(codec)
+        """net_D's weights, which can change under one codec id (see
+        :func:`latentlink.models.weights.decoder_id`)."""
         self.halo = math.ceil(receptive_radius(self.codec.decompressor)) + 1
         """Latent pixels of context around each net_D tile: beyond net_D's receptive field, so a
         tile's zero padding never reaches the pixels that are kept."""

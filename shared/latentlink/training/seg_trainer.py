@@ -43,7 +43,6 @@ from latentlink.models.factorized import segmenter_input_affine
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
-from latentlink.models.weights import decoder_id
 from latentlink.training.codec_trainer import pick_device
 from latentlink.training.seg_config import INPUTS, SegTrainConfig, model_input_kind
 from latentlink.training.seg_data import SegData, label_spec, load_split
@@ -239,7 +238,7 @@ class SegTrainer:
             "selected": max(records, key=lambda r: r["val_miou"] or 0.0, default={}),
             "codec_id": self.codec_id,
             "codec": self.runner.config.to_dict() if self.runner is not None else None,
-            "net_D": (decoder_id(self.runner.codec) if self.config.input == "decoded" else None),
+            "net_D": self.runner.decoder_id if self.config.input == "decoded" else None,
         }
         codec_id = self.codec_id if self.model_config.input_kind == "latent" else None
         save_segmenter(model, self.model_config, path, codec_id=codec_id,
