@@ -20,7 +20,7 @@ from latentlink.codec.container import CaptureMeta
 from latentlink.data.synthetic import synthetic_scene
 from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.inference import TorchCodec
-from latentlink.models.weights import save_codec
+from latentlink.models.weights import load_codec, save_codec
 from tests.cloud.servers import FRAME_SIZE, LiveServer, free_port, live_server, server_settings
 
 PG_SCRIPT = Path(__file__).with_name("pg.sh")
@@ -44,7 +44,7 @@ def codec(tmp_path_factory: pytest.TempPathFactory) -> tuple[TorchCodec, Path]:
         model = Codec(CodecConfig(depth=1))
     path = tmp_path_factory.mktemp("weights") / "codec_test_d1.pt"
     save_codec(model, path, provenance={"purpose": "cloud service tests"})
-    return TorchCodec(model), path
+    return TorchCodec(load_codec(path)[0]), path  # what the service loads (net_D in float16)
 
 
 @pytest.fixture(scope="session")
