@@ -127,6 +127,20 @@ def test_bl3_trained_on_another_net_d_is_a_clear_error(synthetic_camvid, built, 
     assert "another net_D" in result.output and "bl3" in result.output
 
 
+def test_latent_rows_trained_with_another_input_norm_are_a_clear_error(synthetic_camvid, built,
+                                                                       tmp_path):
+    """The default recipe normalises latent inputs; a row trained without it is not reused."""
+    out_dir, _ = built
+    blob = torch.load(out_dir / "proposed_d2" / "segmenter.pt", weights_only=True)
+    assert blob["config"]["input_norm"] is True
+    copy = tmp_path / "copy"
+    shutil.copytree(out_dir, copy, ignore=shutil.ignore_patterns("cache"))
+    result = run_table1(synthetic_camvid, copy, "--cache-dir", str(out_dir / "cache"),
+                        "--no-input-norm")
+    assert result.exit_code == 2
+    assert "--no-input-norm" in result.output and "proposed_d1" in result.output
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--depths", "1,4"], "depths must be among 1, 2, 3"),
     (["--depths", "one"], "comma-separated depths"),
@@ -193,7 +207,7 @@ def test_table1_and_train_seg_share_the_recipe_flags():
     from latentlink.cli.table1 import table1
 
     recipe_keys = {param.name for param in recipe_options(lambda: None).__click_params__}
-    assert len(recipe_keys) == 11
+    assert len(recipe_keys) == 12 and "input_norm" in recipe_keys
 
     for command in (table1, train_seg):
         assert set(recipe_keys) <= {param.name for param in command.params}

@@ -26,7 +26,7 @@ from latentlink.training.codec_config import CodecTrainConfig
 from latentlink.training.seg_config import CODEC_INPUTS, SegTrainConfig, model_input_kind
 
 RECIPE = ("iterations", "lr", "batch_size", "crop_size", "val_every", "val_frames", "bf16", "ohem",
-          "augment_views", "seed", "threads")
+          "augment_views", "input_norm", "seed", "threads")
 """The training recipe's knobs that ``train-seg`` and ``table1`` share."""
 recipe_options = config_options(SegTrainConfig, *RECIPE)
 
@@ -39,7 +39,7 @@ def seg() -> None:
 
 @seg.command("train-seg")
 @config_options(SegTrainConfig, "input", "preset", "dataset", "data_root", "split", "val_split",
-                "codec_weights", "depth", "bits", "jpeg_cf")
+                "codec_weights", "depth", "bits", "jpeg_cf", "logit_upsample")
 @recipe_options
 @config_options(SegTrainConfig, "momentum", "weight_decay", "poly_power", "aux_weight", "flip",
                 "channels_last", "cache_dir", "out_dir")

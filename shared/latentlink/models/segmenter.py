@@ -74,7 +74,21 @@ class SegmenterConfig:
     convolutions would round away; its segmenters centre them on integer-sized values
     (:func:`latentlink.models.factorized.segmenter_input_affine`). Identity for other inputs."""
 
+    logit_upsample: int = 1
+    """Sub-pixel factor of the head's classifier (DUC, see
+    :class:`~latentlink.models.dgcnet.DualGCNHead`): logits come out at ``logit_upsample``× the
+    backbone's resolution. 1 = the paper's bilinear-only head."""
+
+    input_norm: bool = False
+    """Latent input only: a BatchNorm over the 16 latent channels before the first conv. The
+    default codec's channels differ 26× in spread (standard deviation 0.2–5.2 code steps on
+    CamVid train) and their means sit up to 4 steps off the centre, so after one scalar affine the
+    first conv sees mostly constant offsets and one loud channel, and the quiet channels start
+    with gradients ~26× smaller; per-channel statistics put every channel on the same footing."""
+
     def __post_init__(self) -> None:
+        if self.logit_upsample not in (1, 2, 4, 8):
+            raise ValueError(f"logit_upsample must be 1, 2, 4 or 8, got {self.logit_upsample}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.input_kind not in INPUT_KINDS:
@@ -98,11 +112,12 @@ class Segmenter(nn.Module):
     """Backbone → DGCNet head, plus the auxiliary head used for deep supervision in training."""
 
     def __init__(self, backbone: ResNetBackbone, head_width: int, aux_width: int, num_classes: int,
-                 input_stride: int) -> None:
+                 input_stride: int, logit_upsample: int = 1) -> None:
         super().__init__()
         self.input_offset, self.input_scale = 0.0, 1.0
         self.backbone = backbone
-        self.head = DualGCNHead(backbone.out_channels, head_width, num_classes)
+        self.head = DualGCNHead(backbone.out_channels, head_width, num_classes,
+                                upsample=logit_upsample)
         self.aux_head = AuxHead(backbone.aux_channels, aux_width, num_classes)
         self.input_stride = input_stride
         """Frame pixels per input pixel (2^(d+1) for latents, 1 for images)."""
@@ -110,7 +125,7 @@ class Segmenter(nn.Module):
     @property
     def output_stride(self) -> int:
         """Frame pixels per logit pixel."""
-        return self.input_stride * self.backbone.stride
+        return self.input_stride * self.backbone.stride // self.head.upsample
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if (self.input_offset, self.input_scale) != (0.0, 1.0):
@@ -127,37 +142,43 @@ def latent_stem_stride(depth: int) -> int:
     return 2 if depth == 1 else 1
 
 
-def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int = 11) -> Segmenter:
+def latent_stem(out_channels: int, depth: int, input_norm: bool) -> nn.Sequential:
+    """ResNet-sm's first conv over the latent channels, optionally after a per-channel BatchNorm."""
+    stem = conv_bn_relu(LATENT_CHANNELS, out_channels, latent_stem_stride(depth))
+    return nn.Sequential(nn.BatchNorm2d(LATENT_CHANNELS), *stem) if input_norm else stem
+
+
+def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
+                   logit_upsample: int = 1, input_norm: bool = False) -> Segmenter:
     """The CPU-scale preset: 1.4 M parameters, ≈3.6 GMACs per 480×360 frame at d = 2."""
     tail = [StageSpec(64, 2), StageSpec(128, 2, dilation=2)]
     if input_kind == "latent":
-        stride = latent_stem_stride(depth)
-        backbone = ResNetBackbone(BasicBlock, conv_bn_relu(LATENT_CHANNELS, 64, stride), 64,
-                                  stride, tail)
+        backbone = ResNetBackbone(BasicBlock, latent_stem(64, depth, input_norm), 64,
+                                  latent_stem_stride(depth), tail)
         input_stride = 2 ** (depth + 1)
     else:
         stages = [StageSpec(32, 1), StageSpec(64, 2, stride=2), tail[1]]
         backbone = ResNetBackbone(BasicBlock, deep_stem(3, 32), 32, 4, stages)
         input_stride = 1
     return Segmenter(backbone, head_width=128, aux_width=64, num_classes=num_classes,
-                     input_stride=input_stride)
+                     input_stride=input_stride, logit_upsample=logit_upsample)
 
 
-def segmenter_paper(input_kind: str = "latent", depth: int = 2, num_classes: int = 11) -> Segmenter:
+def segmenter_paper(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
+                    logit_upsample: int = 1, input_norm: bool = False) -> Segmenter:
     """The paper's scale: ResNet-50 widths and DGCNet's 512-wide head."""
     layer3 = StageSpec(256, 6, dilation=2)
     layer4 = StageSpec(512, 3, dilation=4, multi_grid=(1, 2, 4))
     if input_kind == "latent":
-        stride = latent_stem_stride(depth)
-        backbone = ResNetBackbone(Bottleneck, conv_bn_relu(LATENT_CHANNELS, 512, stride), 512,
-                                  stride, [layer3, layer4])
+        backbone = ResNetBackbone(Bottleneck, latent_stem(512, depth, input_norm), 512,
+                                  latent_stem_stride(depth), [layer3, layer4])
         input_stride = 2 ** (depth + 1)
     else:
         stages = [StageSpec(64, 3), StageSpec(128, 4, stride=2), layer3, layer4]
         backbone = ResNetBackbone(Bottleneck, deep_stem(3, 128), 128, 4, stages)
         input_stride = 1
     return Segmenter(backbone, head_width=512, aux_width=512, num_classes=num_classes,
-                     input_stride=input_stride)
+                     input_stride=input_stride, logit_upsample=logit_upsample)
 
 
 _FACTORIES = {"lite": segmenter_lite, "paper": segmenter_paper}
@@ -165,7 +186,8 @@ _FACTORIES = {"lite": segmenter_lite, "paper": segmenter_paper}
 
 def build_segmenter(config: SegmenterConfig) -> nn.Module:
     """A freshly initialised :class:`Segmenter` for ``config``, in training mode."""
-    model = _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes)
+    model = _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes,
+                                      config.logit_upsample, config.input_norm)
     model.input_offset, model.input_scale = config.input_offset, config.input_scale
     return model
 

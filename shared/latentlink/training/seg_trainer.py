@@ -110,7 +110,9 @@ class SegTrainer:
         offset, scale = ((0.0, 1.0) if runner is None or config.input != "latent" else
                          segmenter_input_affine(runner.config.arch, runner.config.bits))
         self.model_config = SegmenterConfig(config.preset, model_input_kind(config.input), depth,
-                                            len(self.spec.classes), offset, scale)
+                                            len(self.spec.classes), offset, scale,
+                                            config.logit_upsample,
+                                            config.input_norm and config.input == "latent")
         self.memory_format = (torch.channels_last if config.channels_last
                               else torch.contiguous_format)
         self.model = build_segmenter(self.model_config).to(self.device,
