@@ -54,40 +54,6 @@ def test_latent_output_stride_policy(depth, stride):
     assert model.input_stride == 2 ** (depth + 1) and model.output_stride == stride
 
 
-@pytest.mark.parametrize("kind", ["latent", "image"])
-@pytest.mark.parametrize("upsample", [2, 4])
-def test_dense_upsampling_head_puts_logits_on_a_finer_grid(kind, upsample):
-    config = SegmenterConfig("lite", kind, 2, logit_upsample=upsample)
-    model = build_segmenter(config)
-    assert model.output_stride == 8 // upsample
-    x = model_input(config, 37, 53)
-    out = model(x)
-    assert tuple(out["out"].shape[-2:]) == (math.ceil(37 / 8) * upsample,
-                                            math.ceil(53 / 8) * upsample)
-    assert tuple(out["aux"].shape[-2:]) == (math.ceil(37 / 8), math.ceil(53 / 8))
-    assert tuple(predict_labels(model, x, (37, 53)).shape) == (2, 37, 53)
-
-
-def test_dense_upsampling_sub_pixels_are_independent_logits():
-    """Each of the r² sub-pixels of one backbone pixel has its own classifier row."""
-    model = build_segmenter(SegmenterConfig(logit_upsample=2)).eval()
-    with torch.no_grad():
-        model.head.classifier.weight.zero_()
-        model.head.classifier.bias.zero_()
-        model.head.classifier.bias[5 * 4 + 3] = 10.0   # class 5 at sub-pixel (1, 1) only
-        logits = model(torch.rand(1, 16, 2, 3))["out"][0]
-    assert tuple(logits.shape) == (11, 4, 6)
-    expected = torch.zeros_like(logits)
-    expected[5, 1::2, 1::2] = 10.0
-    torch.testing.assert_close(logits, expected)
-
-
-@pytest.mark.parametrize("upsample", [0, 3, 16])
-def test_dense_upsampling_factor_is_checked(upsample):
-    with pytest.raises(ValueError, match="logit_upsample"):
-        SegmenterConfig(logit_upsample=upsample)
-
-
 @pytest.mark.parametrize("input_norm", [True, False])
 def test_input_norm_makes_the_latent_model_blind_to_per_channel_scale_and_offset(input_norm):
     """Latent channels differ 26× in spread; with the input norm that stops mattering."""
@@ -107,7 +73,7 @@ def test_input_norm_makes_the_latent_model_blind_to_per_channel_scale_and_offset
 
 def test_weights_without_the_input_norm_field_load_as_before():
     legacy = SegmenterConfig().to_dict()
-    del legacy["input_norm"], legacy["logit_upsample"]
+    del legacy["input_norm"]
     model = build_segmenter(SegmenterConfig(**legacy))
     assert not isinstance(model.backbone.stem[0], nn.BatchNorm2d)
     assert isinstance(build_segmenter(SegmenterConfig(input_norm=True)).backbone.stem[0],

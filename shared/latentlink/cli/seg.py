@@ -39,7 +39,7 @@ def seg() -> None:
 
 @seg.command("train-seg")
 @config_options(SegTrainConfig, "input", "preset", "dataset", "data_root", "split", "val_split",
-                "codec_weights", "depth", "bits", "jpeg_cf", "logit_upsample")
+                "codec_weights", "depth", "bits", "jpeg_cf")
 @recipe_options
 @config_options(SegTrainConfig, "momentum", "weight_decay", "poly_power", "aux_weight", "flip",
                 "channels_last", "cache_dir", "out_dir")

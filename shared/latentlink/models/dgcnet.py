@@ -97,29 +97,21 @@ class DualGCN(nn.Module):
 
 
 class DualGCNHead(nn.Module):
-    """conv → DualGCN → conv, concatenated with the head's input, → conv → classifier.
-
-    ``upsample`` r > 1 makes the classifier a dense upsampling convolution (DUC, Wang et al.,
-    WACV 2018): it predicts r² logits per pixel, one per sub-pixel, and a pixel shuffle lays them
-    out at r× the resolution. Bilinear upsampling of 1/8 logits cannot put a 3-pixel pole inside an
-    8-pixel cell; a learned sub-pixel layout can, where the features know where the pole is.
-    """
+    """conv → DualGCN → conv, concatenated with the head's input, → conv → classifier."""
 
     def __init__(self, in_channels: int, width: int, num_classes: int,
-                 dropout: float = 0.1, upsample: int = 1) -> None:
+                 dropout: float = 0.1) -> None:
         super().__init__()
-        self.upsample = upsample
         self.reduce = conv_bn_relu(in_channels, width)
         self.dualgcn = DualGCN(width)
         self.post = conv_bn_relu(width, width)
         self.bottleneck = conv_bn_relu(in_channels + width, width)
         self.dropout = nn.Dropout2d(dropout)
-        self.classifier = nn.Conv2d(width, num_classes * upsample ** 2, 1)
+        self.classifier = nn.Conv2d(width, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         context = self.post(self.dualgcn(self.reduce(x)))
-        logits = self.classifier(self.dropout(self.bottleneck(torch.cat([x, context], dim=1))))
-        return F.pixel_shuffle(logits, self.upsample) if self.upsample > 1 else logits
+        return self.classifier(self.dropout(self.bottleneck(torch.cat([x, context], dim=1))))
 
 
 class AuxHead(nn.Module):

@@ -74,10 +74,6 @@ class SegmenterConfig:
     convolutions would round away; its segmenters centre them on integer-sized values
     (:func:`latentlink.models.factorized.segmenter_input_affine`). Identity for other inputs."""
 
-    logit_upsample: int = 1
-    """Sub-pixel factor of the head's classifier (DUC, see
-    :class:`~latentlink.models.dgcnet.DualGCNHead`): logits come out at ``logit_upsample``× the
-    backbone's resolution. 1 = the paper's bilinear-only head."""
 
     input_norm: bool = False
     """Latent input only: a BatchNorm over the 16 latent channels before the first conv. The
@@ -87,8 +83,6 @@ class SegmenterConfig:
     with gradients ~26× smaller; per-channel statistics put every channel on the same footing."""
 
     def __post_init__(self) -> None:
-        if self.logit_upsample not in (1, 2, 4, 8):
-            raise ValueError(f"logit_upsample must be 1, 2, 4 or 8, got {self.logit_upsample}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.input_kind not in INPUT_KINDS:
@@ -112,12 +106,11 @@ class Segmenter(nn.Module):
     """Backbone → DGCNet head, plus the auxiliary head used for deep supervision in training."""
 
     def __init__(self, backbone: ResNetBackbone, head_width: int, aux_width: int, num_classes: int,
-                 input_stride: int, logit_upsample: int = 1) -> None:
+                 input_stride: int) -> None:
         super().__init__()
         self.input_offset, self.input_scale = 0.0, 1.0
         self.backbone = backbone
-        self.head = DualGCNHead(backbone.out_channels, head_width, num_classes,
-                                upsample=logit_upsample)
+        self.head = DualGCNHead(backbone.out_channels, head_width, num_classes)
         self.aux_head = AuxHead(backbone.aux_channels, aux_width, num_classes)
         self.input_stride = input_stride
         """Frame pixels per input pixel (2^(d+1) for latents, 1 for images)."""
@@ -125,7 +118,7 @@ class Segmenter(nn.Module):
     @property
     def output_stride(self) -> int:
         """Frame pixels per logit pixel."""
-        return self.input_stride * self.backbone.stride // self.head.upsample
+        return self.input_stride * self.backbone.stride
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if (self.input_offset, self.input_scale) != (0.0, 1.0):
@@ -149,7 +142,7 @@ def latent_stem(out_channels: int, depth: int, input_norm: bool) -> nn.Sequentia
 
 
 def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
-                   logit_upsample: int = 1, input_norm: bool = False) -> Segmenter:
+                   input_norm: bool = False) -> Segmenter:
     """The CPU-scale preset: 1.4 M parameters, ≈3.6 GMACs per 480×360 frame at d = 2."""
     tail = [StageSpec(64, 2), StageSpec(128, 2, dilation=2)]
     if input_kind == "latent":
@@ -161,11 +154,11 @@ def segmenter_lite(input_kind: str = "latent", depth: int = 2, num_classes: int 
         backbone = ResNetBackbone(BasicBlock, deep_stem(3, 32), 32, 4, stages)
         input_stride = 1
     return Segmenter(backbone, head_width=128, aux_width=64, num_classes=num_classes,
-                     input_stride=input_stride, logit_upsample=logit_upsample)
+                     input_stride=input_stride)
 
 
 def segmenter_paper(input_kind: str = "latent", depth: int = 2, num_classes: int = 11,
-                    logit_upsample: int = 1, input_norm: bool = False) -> Segmenter:
+                    input_norm: bool = False) -> Segmenter:
     """The paper's scale: ResNet-50 widths and DGCNet's 512-wide head."""
     layer3 = StageSpec(256, 6, dilation=2)
     layer4 = StageSpec(512, 3, dilation=4, multi_grid=(1, 2, 4))
@@ -178,7 +171,7 @@ def segmenter_paper(input_kind: str = "latent", depth: int = 2, num_classes: int
         backbone = ResNetBackbone(Bottleneck, deep_stem(3, 128), 128, 4, stages)
         input_stride = 1
     return Segmenter(backbone, head_width=512, aux_width=512, num_classes=num_classes,
-                     input_stride=input_stride, logit_upsample=logit_upsample)
+                     input_stride=input_stride)
 
 
 _FACTORIES = {"lite": segmenter_lite, "paper": segmenter_paper}
@@ -187,7 +180,7 @@ _FACTORIES = {"lite": segmenter_lite, "paper": segmenter_paper}
 def build_segmenter(config: SegmenterConfig) -> nn.Module:
     """A freshly initialised :class:`Segmenter` for ``config``, in training mode."""
     model = _FACTORIES[config.preset](config.input_kind, config.depth, config.num_classes,
-                                      config.logit_upsample, config.input_norm)
+                                      config.input_norm)
     model.input_offset, model.input_scale = config.input_offset, config.input_scale
     return model
 

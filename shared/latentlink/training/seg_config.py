@@ -45,9 +45,6 @@ class SegTrainConfig(DataConfig):
     poly_power: float = knob(0.9, low=0)
     aux_weight: float = knob(0.4, "Weight of the auxiliary (deep-supervision) loss; 0 = off.",
                              low=0)
-    logit_upsample: int = knob(1, "Sub-pixel (DUC) factor of the classifier: logits at this many "
-                               "times the backbone's resolution (1, 2, 4 or 8); 1 = bilinear only "
-                               "(the paper).", low=1, high=8)
     input_norm: bool = knob(True, "Per-channel BatchNorm on the latent before the first conv "
                             "(latent input only; --no-input-norm: the paper's plain first conv).",
                             off="--no-input-norm")

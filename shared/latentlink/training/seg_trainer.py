@@ -111,7 +111,6 @@ class SegTrainer:
                          segmenter_input_affine(runner.config.arch, runner.config.bits))
         self.model_config = SegmenterConfig(config.preset, model_input_kind(config.input), depth,
                                             len(self.spec.classes), offset, scale,
-                                            config.logit_upsample,
                                             config.input_norm and config.input == "latent")
         self.memory_format = (torch.channels_last if config.channels_last
                               else torch.contiguous_format)
