@@ -200,10 +200,10 @@ class Table1:
         wanted_norm = SegTrainConfig(**self.config.train).input_norm
         if method.train_input == "latent" and model_config.input_norm != wanted_norm:
             trained = "with" if model_config.input_norm else "without"
+            flag = "--input-norm" if wanted_norm else "--no-input-norm"
             raise ValueError(f"{path} was trained {trained} the latent input norm, the recipe "
-                             f"asks for "
-                             f"{'--input-norm' if wanted_norm else '--no-input-norm'}: delete "
-                             f"{path.parent} to train {method.label} again")
+                             f"asks for {flag}: delete {path.parent} to train {method.label} "
+                             "again")
         trained_on = meta["provenance"].get("net_D")
         if method.train_input == "decoded" and trained_on not in (None, runner.decoder_id):
             raise ValueError(f"{path} was trained on the pictures of another net_D ({trained_on}); "

@@ -74,7 +74,6 @@ class SegmenterConfig:
     convolutions would round away; its segmenters centre them on integer-sized values
     (:func:`latentlink.models.factorized.segmenter_input_affine`). Identity for other inputs."""
 
-
     input_norm: bool = False
     """Latent input only: a BatchNorm over the 16 latent channels before the first conv. The
     default codec's channels differ 26× in spread (standard deviation 0.2–5.2 code steps on
