@@ -45,7 +45,7 @@ from latentlink.evaluation.metrics import psnr, ssim
 from latentlink.evaluation.seg_figure import plot_masks
 from latentlink.experiments.table1_config import Table1Config
 from latentlink.models.inference import TorchCodec
-from latentlink.models.segmenter import predict_labels
+from latentlink.models.segmenter import SegmenterConfig, predict_labels
 from latentlink.models.segmenter_weights import check_codec, load_segmenter
 from latentlink.models.weights import load_codec, resolve_weights
 from latentlink.training.seg_config import SegTrainConfig, model_input_kind
@@ -123,6 +123,8 @@ class Table1:
         self.spec = label_spec(config.dataset)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.methods = table1_methods(config.depths, config.reference_depth)
+        self.input_norm = SegTrainConfig(**config.train).input_norm
+        """Whether the recipe's latent segmenters normalise their input (checked on reuse)."""
         self.samples = list_samples(config.dataset, config.data_root, config.test_split)
         if config.test_limit:
             self.samples = self.samples[: config.test_limit]
@@ -191,24 +193,8 @@ class Table1:
         """Dice and IoU on the test split plus the masks of the figure's frames."""
         path = self.segmenter(method)
         model, model_config, meta = load_segmenter(path, self.device)
-        if model_config.input_kind != model_input_kind(method.test_input):
-            raise ValueError(f"{path} takes {model_config.input_kind}s; {method.label} tests on "
-                             f"{method.test_input}")
         runner = self.runners[method.depth] if method.depth else None
-        if method.test_input == "latent":
-            check_codec(meta, runner.codec_id)
-        wanted_norm = SegTrainConfig(**self.config.train).input_norm
-        if method.train_input == "latent" and model_config.input_norm != wanted_norm:
-            trained = "with" if model_config.input_norm else "without"
-            flag = "--input-norm" if wanted_norm else "--no-input-norm"
-            raise ValueError(f"{path} was trained {trained} the latent input norm, the recipe "
-                             f"asks for {flag}: delete {path.parent} to train {method.label} "
-                             "again")
-        trained_on = meta["provenance"].get("net_D")
-        if method.train_input == "decoded" and trained_on not in (None, runner.decoder_id):
-            raise ValueError(f"{path} was trained on the pictures of another net_D ({trained_on}); "
-                             f"this codec's net_D is {runner.decoder_id}: delete "
-                             f"{path.parent} to train {method.label} again")
+        self._check_reusable(path, method, model_config, meta, runner)
         key = {"weights_sha256": _file_digest(path), "input": method.test_input,
                "codec_id": runner.codec_id if runner else None,
                "net_D": runner.decoder_id if method.test_input == "decoded" else None,
@@ -232,6 +218,31 @@ class Table1:
 
         return self._cached(self.out_dir / method.key / f"eval_{self.config.test_split}.json",
                             key, measure)
+
+    def _check_reusable(self, path: Path, method: Method, model_config: SegmenterConfig,
+                        meta: dict, runner: TorchCodec | None) -> None:
+        """Refuse, with what to do about it, a segmenter this row must not be measured with.
+
+        Files in ``OUT_DIR/<row>`` may come from an earlier run or from ``train-seg --export``,
+        so they are checked against the row: input kind, codec id, the recipe's latent input
+        norm, and (BL 3) the net_D whose pictures it learned from.
+        """
+        if model_config.input_kind != model_input_kind(method.test_input):
+            raise ValueError(f"{path} takes {model_config.input_kind}s; {method.label} tests on "
+                             f"{method.test_input}")
+        if method.test_input == "latent":
+            check_codec(meta, runner.codec_id)
+        if method.train_input == "latent" and model_config.input_norm != self.input_norm:
+            trained = "with" if model_config.input_norm else "without"
+            flag = "--input-norm" if self.input_norm else "--no-input-norm"
+            raise ValueError(f"{path} was trained {trained} the latent input norm, the recipe "
+                             f"asks for {flag}: delete {path.parent} to train {method.label} "
+                             "again")
+        trained_on = meta["provenance"].get("net_D")
+        if method.train_input == "decoded" and trained_on not in (None, runner.decoder_id):
+            raise ValueError(f"{path} was trained on the pictures of another net_D ({trained_on}); "
+                             f"this codec's net_D is {runner.decoder_id}: delete "
+                             f"{path.parent} to train {method.label} again")
 
     def figure_indices(self) -> list[int]:
         """Evenly spread test frames for the Fig. 7-style panel."""
