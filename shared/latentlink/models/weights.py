@@ -93,18 +93,18 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
         {
             "format": WEIGHTS_FORMAT,
             "config": codec.config.to_dict(),
-            "compressor": _cpu_float32(codec.compressor),
-            "decompressor": {k: v.detach().half().cpu()
-                             for k, v in codec.decompressor.state_dict().items()},
-            "density": _cpu_float32(codec.density) if codec.density is not None else {},
+            "compressor": _cpu_state(codec.compressor),
+            "decompressor": _cpu_state(codec.decompressor, torch.float16),
+            "density": _cpu_state(codec.density) if codec.density is not None else {},
             "provenance": provenance or {},
         },
         path,
     )
 
 
-def _cpu_float32(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().float().cpu() for k, v in module.state_dict().items()}
+def _cpu_state(module: torch.nn.Module,
+               dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to(dtype).cpu() for k, v in module.state_dict().items()}
 
 
 def read_weights_file(path: Path | str, kind: str, map_location="cpu") -> dict:
