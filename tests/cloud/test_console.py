@@ -243,16 +243,41 @@ def test_finetune_job_promote_and_sign_out(page: sync_api.Page, console: Console
     assert urlsplit(page.url).path == "/ui/login"
 
 
+def serve_a_finetuned_version(admin: httpx.Client) -> str:
+    """The serving segmenter's name, after fine-tuning and promoting one through the API if the
+    untrained one still serves (the console test above does it through the pages; this keeps the
+    test that needs it independent of test order). A promotion alone segments nothing again."""
+    serving = admin.get("/models").json()["serving_name"]
+    if serving != "untrained":
+        return serving
+    hyperparameters = {name: float(value) if "." in value else int(value)
+                       for name, value in JOB.items()}
+    submitted = admin.post("/jobs/finetune", json={"vehicle": "car-1",
+                                                   "hyperparameters": hyperparameters})
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()["id"]
+    deadline = time.monotonic() + 90
+    while (state := admin.get(f"/jobs/{job}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert state["state"] == "succeeded", state
+    if admin.get("/models").json()["serving"] != state["version"]:  # the job did not promote it
+        promoted = admin.post(f"/models/{state['version']}/promote", params={"force": "true"})
+        assert promoted.status_code == 200, promoted.text
+    serving = admin.get("/models").json()["serving_name"]
+    assert serving != "untrained"
+    return serving
+
+
 def test_segment_again(page: sync_api.Page, console: Console) -> None:
-    """After the promotion above, a fine-tuned version serves while every mask is still the
-    untrained segmenter's: the Fleet page's shortcut, the Models page's form and the roll-back
-    option each send frames back to segmentation, and the serving model redoes them."""
+    """With a fine-tuned version serving while every mask is still the untrained segmenter's,
+    the Fleet page's shortcut, the Models page's form and the roll-back option each send frames
+    back to segmentation, and the serving model redoes them."""
     total = sum(FRAMES.values())
-    sign_in(page, console)
     with httpx.Client(base_url=console.url, headers=bearer(ADMIN_TOKEN), timeout=30) as admin:
-        promoted = admin.get("/models").json()["serving_name"]
-        assert promoted != "untrained", "runs after test_finetune_job_promote_and_sign_out"
+        promoted = serve_a_finetuned_version(admin)
         assert segmented_by(admin) == {"untrained": total}
+        sign_in(page, console)
         shortcut = page.locator("form[data-resegment-untrained] button")
         assert f"({total})" in shortcut.text_content()
         shoot(page, "fleet-promoted")
