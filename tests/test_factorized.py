@@ -142,11 +142,11 @@ def test_weights_keep_the_density_and_paper_ids_do_not_move(tmp_path):
 def test_net_d_is_stored_in_half_precision_and_net_c_exactly(tmp_path):
     torch.manual_seed(2)
     codec = Codec(CodecConfig(arch="factorized", synthesis_blocks=1))
-    save_codec(codec, tmp_path / "f.pt")
-    blob = torch.load(tmp_path / "f.pt", weights_only=True)
+    save_codec(codec, str(tmp_path / "sub" / "f.pt"))  # a str path, folder made on the way
+    blob = torch.load(tmp_path / "sub" / "f.pt", weights_only=True)
     assert {v.dtype for v in blob["decompressor"].values()} == {torch.float16}
     assert {v.dtype for v in blob["compressor"].values()} == {torch.float32}
-    loaded, _ = load_codec(tmp_path / "f.pt")
+    loaded, _ = load_codec(tmp_path / "sub" / "f.pt")
     assert codec_id(loaded) == codec_id(codec)
     assert all(v.dtype == torch.float32 for v in loaded.decompressor.state_dict().values())
     codes = torch.rand(1, 16, 4, 6) * 0.05 + 0.48

@@ -80,7 +80,7 @@ def resolve_weights(weights: str | Path, depth: int = 2, bits: int = 8) -> Path:
     return path
 
 
-def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None:
+def save_codec(codec: Codec, path: Path | str, provenance: dict | None = None) -> None:
     """Write weights (CPU) with their configuration and provenance.
 
     net_C and the rate model stay float32: net_C's exact values define the codec id and the
@@ -88,6 +88,7 @@ def save_codec(codec: Codec, path: Path, provenance: dict | None = None) -> None
     pictures for people, the rounding moves PSNR by under 0.002 dB (default codec, 10 val
     frames), and it halves the file (the grown default's net_D alone is 8.3 MB in float32).
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {
