@@ -271,9 +271,21 @@ def test_rd_curves_compares_a_ladder_with_classical_codecs(trained, synthetic_ca
     points = json.loads((out / "rd.json").read_text())["points"]
     assert [p["label"] for p in points] == [str(trained), str(factorized)]
     assert all(len(p["channel_bits"]) == 16 and "jpeg" in p["compare"] for p in points)
+    assert all("curve" not in p for p in points)  # one ladder: the per-depth legend
     table = (out / "rd.md").read_text()
     assert "Δ vs jpeg dB" in table and "Per-channel entropy" in table
     assert f"`{factorized}`" in table
+
+    result = CliRunner().invoke(
+        main,
+        ["rd-curves", "--weights", str(trained), "--weights", str(factorized), "--depth", "1",
+         "--limit", "1", "--data-root", str(synthetic_camvid), "--compare", "jpeg",
+         "--out-dir", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    points = json.loads((out / "rd.json").read_text())["points"]
+    assert [(p["label"], p["curve"]) for p in points] == [
+        (str(trained), "LatentLink ladder 1"), (str(factorized), "LatentLink ladder 2")]
 
 
 def test_rd_curves_rejects_unknown_codecs(synthetic_camvid, tmp_path):

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
-from latentlink.evaluation.plots import DPI, FIGSIZE_INCHES, plot_rd, rd_table_markdown
+from latentlink.evaluation.plots import (
+    DPI,
+    FIGSIZE_INCHES,
+    _draw_learned,
+    plot_rd,
+    rd_table_markdown,
+)
 
 POINTS = [
     {"d": 2, "n": 6, "cf": 30.5, "psnr": 29.1, "ssim": 0.871, "bits_per_symbol": 4.21},
@@ -54,6 +61,20 @@ def test_plot_rd_without_classical_curves(tmp_path: Path) -> None:
 def test_an_empty_figure_has_no_coloured_pixels(tmp_path: Path) -> None:
     """The measure above sees curves, not the frame: without points nothing is coloured."""
     assert coloured_pixels(plot_rd([], "psnr", tmp_path / "empty.png")) == 0
+
+
+def test_points_of_one_depth_join_by_curve_when_named() -> None:
+    """Two ladders of one d, interleaved in CF, are two monotone lines rather than one zigzag."""
+    ladders = [{"d": 2, "n": 8, "cf": cf, "psnr": psnr, "ssim": 0.8, "curve": curve}
+               for curve, shift in (("before", 0.0), ("after", 0.5))
+               for cf, psnr in ((50.0 + shift, 28.0 + shift), (80.0 + shift, 27.0 + shift))]
+    axes = Figure().add_subplot()
+    _draw_learned(axes, ladders, "psnr")
+    lines = {line.get_label(): list(line.get_xdata()) for line in axes.get_lines()}
+    assert lines == {"before": [50.0, 80.0], "after": [50.5, 80.5]}
+    axes = Figure().add_subplot()
+    _draw_learned(axes, [{k: v for k, v in p.items() if k != "curve"} for p in ladders], "psnr")
+    assert [line.get_label() for line in axes.get_lines()] == ["LatentLink d=2"]
 
 
 def test_plot_rd_rejects_unknown_metric(tmp_path: Path) -> None:

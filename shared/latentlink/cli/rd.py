@@ -4,7 +4,8 @@ Each codec of the ladder is one operating point measured the way a vehicle's fra
 (real containers, every byte counted); each classical codec is encoded *per frame at the CF the
 learned codec reached on that frame* — the comparison the product's claim rests on. Writes
 ``psnr_vs_cf.png``, ``ssim_vs_cf.png``, ``rd.md`` (with the dB gap to each classical codec and
-the per-channel bits of every point) and ``rd.json``.
+the per-channel bits of every point) and ``rd.json``. ``--weights`` given more than once
+compares ladders (say, a retrained file against the shipped ones): each is its own line.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ DEFAULT_LADDER = "default:cf50,default,default:cf120"
 @click.command("rd-curves")
 @click.option(
     "--weights",
-    "weights_list",
-    default=DEFAULT_LADDER,
+    "ladders",
+    multiple=True,
+    default=(DEFAULT_LADDER,),
     show_default=True,
-    help="Comma-separated codec weights, one operating point each (files or shipped names).",
+    help="Comma-separated codec weights, one operating point each (files or shipped names): "
+         "one ladder, drawn as one line. Repeat the option to compare ladders side by side.",
 )
 @click.option("--depth", "-d", type=click.IntRange(1, 3), default=2, show_default=True,
               help="Depth of the shipped weights that 'default…' names resolve to.")
@@ -46,7 +49,7 @@ DEFAULT_LADDER = "default:cf50,default,default:cf120"
 @device_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/rd"), show_default=True)
-def rd_curves(weights_list: str, depth: int, dataset: str, data_root: str, split: str,
+def rd_curves(ladders: tuple[str, ...], depth: int, dataset: str, data_root: str, split: str,
               compare: str, limit: int, device: str | None, out_dir: Path) -> None:
     """PSNR and SSIM against CF for a rate ladder of codecs, against classical codecs at the
     same per-frame CF (PNG plots, Markdown table, JSON)."""
@@ -54,17 +57,20 @@ def rd_curves(weights_list: str, depth: int, dataset: str, data_root: str, split
 
     codecs = parse_codecs(compare)
     points, classical_curves = [], {c: [] for c in codecs}
-    for spec in (w.strip() for w in weights_list.split(",") if w.strip()):
-        runner = load_runner(spec, depth, None, device)
-        summary = run_evaluation(runner, dataset, data_root, split, limit, codecs)
-        points.append({"label": spec, "d": runner.config.depth, "n": runner.config.bits,
-                       "codec_id": runner.codec_id, **summary})
-        for codec, row in summary["compare"].items():
-            classical_curves[codec].append(row)
-        gaps = ", ".join(f"{c} {summary['psnr'] - row['psnr']:+.2f} dB"
-                         for c, row in summary["compare"].items())
-        click.echo(f"{spec}: CF {summary['cf']:.1f}, PSNR {summary['psnr']:.2f} dB, "
-                   f"SSIM {summary['ssim']:.4f} ({gaps or 'no comparison'})")
+    for number, ladder in enumerate(ladders, 1):
+        # One ladder keeps the plot's usual per-depth legend; several get a line each.
+        curve = {"curve": f"LatentLink ladder {number}"} if len(ladders) > 1 else {}
+        for spec in (w.strip() for w in ladder.split(",") if w.strip()):
+            runner = load_runner(spec, depth, None, device)
+            summary = run_evaluation(runner, dataset, data_root, split, limit, codecs)
+            points.append({"label": spec, **curve, "d": runner.config.depth,
+                           "n": runner.config.bits, "codec_id": runner.codec_id, **summary})
+            for codec, row in summary["compare"].items():
+                classical_curves[codec].append(row)
+            gaps = ", ".join(f"{c} {summary['psnr'] - row['psnr']:+.2f} dB"
+                             for c, row in summary["compare"].items())
+            click.echo(f"{spec}: CF {summary['cf']:.1f}, PSNR {summary['psnr']:.2f} dB, "
+                       f"SSIM {summary['ssim']:.4f} ({gaps or 'no comparison'})")
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{dataset}/{split}, classical codecs at the same per-frame CF"
     plot_rd(points, "psnr", out_dir / "psnr_vs_cf.png", classical_curves, title=title)

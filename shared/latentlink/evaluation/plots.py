@@ -35,7 +35,9 @@ def plot_rd(
     """Plot ``metric`` against CF (log x) with one line per depth d, save a PNG, return its path.
 
     ``points`` are dicts with keys ``d, n, cf, psnr, ssim`` (and optionally ``label``, which
-    replaces the ``n=…`` annotation, e.g. for a rate ladder at one n); ``classical`` maps a
+    replaces the ``n=…`` annotation, e.g. for a rate ladder at one n, and ``curve``, a legend name
+    that joins points into their own line instead of their depth's: two ladders of one d compared
+    side by side would otherwise zigzag as one line); ``classical`` maps a
     codec name to dicts with ``cf, psnr, ssim``. CF is on a log axis because the sweep spans
     more than a decade of CF and the interesting differences are ratios, not offsets. The image is
     ``FIGSIZE_INCHES × DPI`` pixels exactly (no tight bounding box), so reports can rely on it.
@@ -56,18 +58,18 @@ def plot_rd(
 
 
 def _draw_learned(axes: Axes, points: list[dict], metric: str) -> None:
-    """One solid line per depth, ordered by CF so the line never doubles back."""
-    by_depth: dict[int, list[dict]] = defaultdict(list)
-    for point in points:
-        by_depth[point["d"]].append(point)
-    for depth in sorted(by_depth):
-        curve = sorted(by_depth[depth], key=lambda p: p["cf"])
+    """One solid line per curve (by default per depth), ordered by CF so it never doubles back."""
+    curves: dict[str, list[dict]] = defaultdict(list)
+    for point in sorted(points, key=lambda p: p["d"]):
+        curves[point.get("curve", f"LatentLink d={point['d']}")].append(point)
+    for name, members in curves.items():
+        curve = sorted(members, key=lambda p: p["cf"])
         (line,) = axes.plot(
             [p["cf"] for p in curve],
             [p[metric] for p in curve],
             marker="o",
             linestyle="-",
-            label=f"LatentLink d={depth}",
+            label=name,
         )
         for p in curve:
             axes.annotate(
