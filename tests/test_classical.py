@@ -15,6 +15,7 @@ from latentlink.evaluation.classical import (
     decode,
     encode,
     encode_at_cf,
+    psnr_at_bytes,
 )
 from latentlink.evaluation.metrics import psnr
 
@@ -114,3 +115,20 @@ def test_budget_holds_even_if_size_is_not_monotonic(sizes: list[int], budget: in
     else:
         assert result.quality == 0.0
         assert sizes[0] > budget
+
+
+def test_psnr_at_bytes_interpolates_between_neighbouring_qualities(frame: np.ndarray) -> None:
+    """Exactly at a quality's size it is that quality's PSNR; halfway to the next size, halfway
+    between the two PSNRs; beyond the grid's top, the top quality's."""
+    sizes = {q: len(encode(frame, "jpeg", q)) for q in (40, 41)}
+    assert sizes[41] > sizes[40]
+    at_40 = psnr(frame, decode(encode(frame, "jpeg", 40)))
+    at_41 = psnr(frame, decode(encode(frame, "jpeg", 41)))
+    assert psnr_at_bytes(frame, "jpeg", sizes[40]) == pytest.approx(at_40)
+    halfway = (sizes[40] + sizes[41]) // 2
+    fraction = (halfway - sizes[40]) / (sizes[41] - sizes[40])
+    assert psnr_at_bytes(frame, "jpeg", halfway) == pytest.approx(
+        at_40 + fraction * (at_41 - at_40))
+    top = psnr(frame, decode(encode(frame, "jpeg", 95)))
+    assert psnr_at_bytes(frame, "jpeg", 10 * HEIGHT * WIDTH * 3) == pytest.approx(top)
+

@@ -52,6 +52,8 @@ def evaluate_frame(
         baselines[codec] = {
             "cf": result.cf,
             "psnr": psnr(image, result.decoded),
+            "psnr_equal_bytes": classical.psnr_at_bytes(image, codec, len(data),
+                                                        within_budget=result),
             "ssim": ssim(image, result.decoded),
             "reached": result.reached,
         }
@@ -93,6 +95,7 @@ def summarize(results: Sequence[FrameResult]) -> dict:
         summary["compare"][codec] = {
             "cf": mean(row["cf"] for row in rows),
             "psnr": mean(row["psnr"] for row in rows),
+            "psnr_equal_bytes": mean(row["psnr_equal_bytes"] for row in rows),
             "ssim": mean(row["ssim"] for row in rows),
             "reached_fraction": float(np.mean([row["reached"] for row in rows])),
         }
