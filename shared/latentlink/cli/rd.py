@@ -2,9 +2,10 @@
 
 Each codec of the ladder is one operating point measured the way a vehicle's frames travel
 (real containers, every byte counted); each classical codec is encoded *per frame at the CF the
-learned codec reached on that frame* — the comparison the product's claim rests on. Writes
-``psnr_vs_cf.png``, ``ssim_vs_cf.png``, ``rd.md`` (with the dB gap to each classical codec and
-the per-channel bits of every point) and ``rd.json``. ``--weights`` given more than once
+learned codec reached on that frame* — the comparison the product's claim rests on: the highest
+quality whose file is no larger, and its PSNR interpolated to exactly the learned codec's bytes.
+Writes ``psnr_vs_cf.png``, ``ssim_vs_cf.png``, ``rd.md`` (with both dB gaps to each classical
+codec and the per-channel bits of every point) and ``rd.json``. ``--weights`` given more than once
 compares ladders (say, a retrained file against the shipped ones): each is its own line.
 """
 
