@@ -131,4 +131,5 @@ def test_psnr_at_bytes_interpolates_between_neighbouring_qualities(frame: np.nda
         at_40 + fraction * (at_41 - at_40))
     top = psnr(frame, decode(encode(frame, "jpeg", 95)))
     assert psnr_at_bytes(frame, "jpeg", 10 * HEIGHT * WIDTH * 3) == pytest.approx(top)
-
+    with pytest.raises(ValueError, match="positive"):
+        psnr_at_bytes(frame, "jpeg", 0)

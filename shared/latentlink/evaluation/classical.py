@@ -187,7 +187,8 @@ def psnr_at_bytes(image: np.ndarray, codec: str, num_bytes: int, *,
     even the lowest quality is over budget, the encoded quality's own PSNR is returned.
     """
     height, width = image.shape[:2]
-    below = within_budget or encode_at_cf(image, codec, 3 * height * width / num_bytes,
+    below = within_budget or encode_at_cf(image, codec,
+                                          compression_factor(height, width, num_bytes),
                                           avif_speed=avif_speed)
     below_psnr = psnr(image, below.decoded)
     grid = _QUALITY_GRIDS[codec]
