@@ -94,7 +94,8 @@ def test_eval_codec_writes_the_documented_json(trained, synthetic_camvid, tmp_pa
     for key in ("cf", "psnr", "ssim", "bits_per_symbol", "entropy_bits_per_symbol"):
         assert summary[key] > 0
     assert set(summary["compare"]) == {"jpeg", "webp"}
-    assert {"cf", "psnr", "ssim"} <= set(summary["compare"]["webp"])
+    assert {"cf", "psnr", "psnr_equal_bytes", "ssim"} <= set(summary["compare"]["webp"])
+    assert result.output.count("PSNR at the learned codec's exact bytes") == 2
 
 
 def test_eval_at_other_bit_lengths(trained, synthetic_camvid, tmp_path):

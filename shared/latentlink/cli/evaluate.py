@@ -73,7 +73,8 @@ def eval_codec(
     for codec, row in summary["compare"].items():
         click.echo(
             f"  {codec:<9} CF {row['cf']:7.2f}  PSNR {row['psnr']:6.2f} dB  "
-            f"SSIM {row['ssim']:.4f}  (target CF reached on {row['reached_fraction']:.0%})"
+            f"SSIM {row['ssim']:.4f}  (target CF reached on {row['reached_fraction']:.0%}; "
+            f"PSNR at the learned codec's exact bytes {row['psnr_equal_bytes']:.2f} dB)"
         )
     write_json(json_path, summary)
 
