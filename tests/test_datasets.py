@@ -2,6 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from latentlink.data.datasets import (
     CITYSCAPES_IGNORE,
@@ -36,6 +37,17 @@ def test_camvid_layout(synthetic_camvid):
     assert all(s.label is not None and s.label.parent.name == "trainannot" for s in samples)
     assert load_rgb(samples[0].image).shape == (64, 96, 3)
     assert load_label(samples[0].label, "camvid").max() <= 11
+
+
+def test_camvid_jpeg_frames_keep_their_png_labels(tmp_path):
+    image, label = synthetic_scene(16, 24, 3)
+    (tmp_path / "train").mkdir()
+    Image.fromarray(image).save(tmp_path / "train" / "a.jpg", quality=95)
+    Image.fromarray(image).save(tmp_path / "train" / "b.jpg", quality=95)
+    write_png(tmp_path / "trainannot" / "a.png", label)
+    samples = list_samples("camvid", tmp_path, "train")
+    assert [s.label for s in samples] == [tmp_path / "trainannot" / "a.png", None]
+    assert np.array_equal(load_label(samples[0].label, "camvid"), label)
 
 
 def test_camvid_missing_split_is_a_clear_error(synthetic_camvid):

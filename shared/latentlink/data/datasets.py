@@ -126,11 +126,17 @@ def camvid_samples(root: Path, split: str) -> list[Sample]:
     image_dir, label_dir = root / split, root / f"{split}annot"
     if not image_dir.is_dir():
         raise DatasetError(f"CamVid split folder {image_dir} does not exist")
-    samples = []
-    for image in _images_in(image_dir):
-        label = label_dir / image.name
-        samples.append(Sample(image, label if label.is_file() else None))
-    return samples
+    return [Sample(image, _camvid_label(label_dir, image)) for image in _images_in(image_dir)]
+
+
+def _camvid_label(label_dir: Path, image: Path) -> Path | None:
+    """The label of ``image``: same file name, else the same stem as PNG. Labels must stay
+    lossless, so a lossy copy of the frames (``NAME.jpg``, e.g. to fit a transfer budget) keeps
+    the original ``NAME.png`` labels."""
+    for label in (label_dir / image.name, label_dir / f"{image.stem}.png"):
+        if label.is_file():
+            return label
+    return None
 
 
 def _in_train_part(name: str) -> bool:
