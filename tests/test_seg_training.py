@@ -27,7 +27,7 @@ from latentlink.training.latent_cache import (
     save_latents,
 )
 from latentlink.training.seg_config import INPUTS, SegTrainConfig
-from latentlink.training.seg_data import load_split
+from latentlink.training.seg_data import load_split, median_frequency_weights
 from latentlink.training.seg_trainer import SegTrainer, poly_lr, segmentation_loss
 
 IGNORE = len(CAMVID_CLASSES)
@@ -156,6 +156,22 @@ def test_a_few_steps_lower_the_loss(synthetic_camvid, tmp_path, input_name):
     batch = trainer.train_data.batch(range(4), 64, np.random.default_rng(0))
     losses = [trainer.train_step(*batch) for _ in range(12)]
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_trainer_weights_its_loss_from_the_training_labels(synthetic_camvid, tmp_path):
+    common = {"input": "image", "data_root": str(synthetic_camvid), "val_frames": 1,
+              "cache_dir": str(tmp_path / "cache")}
+    plain = SegTrainer(SegTrainConfig(out_dir=str(tmp_path / "a"), **common), None,
+                       log=lambda _: None, show_progress=False)
+    logged = []
+    weighted = SegTrainer(SegTrainConfig(class_weights="sqrt-median-frequency",
+                                         out_dir=str(tmp_path / "b"), **common), None,
+                          log=logged.append, show_progress=False)
+    expected = median_frequency_weights([f.label for f in weighted.train_data.frames],
+                                        len(CAMVID_CLASSES), IGNORE, sqrt=True)
+    assert plain.class_weights is None
+    np.testing.assert_allclose(weighted.class_weights.cpu().numpy(), expected)
+    assert any(line.startswith("class weights: sky") for line in logged)
 
 
 def test_factorized_latents_reach_the_segmenter_centred(synthetic_camvid, tmp_path):
@@ -325,3 +341,43 @@ def test_augment_pair_scales_jitters_and_flips():
     assert np.abs(grey[..., 0].astype(int) - grey[..., 2].astype(int)).max() <= 1
     draws = [draw_augmentation(np.random.default_rng(7)) for _ in range(2)]
     assert draws[0] == draws[1] and 1.0 <= draws[0].scale <= 1.5
+
+
+def test_median_frequency_weights_favour_rare_classes():
+    # class 0 fills frame a; class 1 a quarter of frame b; class 2 never appears; 3 is void here
+    a = np.zeros((4, 4), np.uint8)
+    b = np.full((4, 4), 3, np.uint8)
+    b[:1] = 1
+    weights = median_frequency_weights([a, b], num_classes=3, ignore_index=3)
+    # frequencies: class 0 16/16 = 1, class 1 4/4 = 1 (void is not a pixel of the frame)
+    np.testing.assert_allclose(weights, [1, 1, 0])
+    b[1:] = 0
+    weights = median_frequency_weights([a, b], num_classes=3, ignore_index=3)
+    # class 0: 28 of 32 pixels, class 1: 4 of 16; median of (0.875, 0.25) = 0.5625
+    np.testing.assert_allclose(weights, [0.5625 / 0.875, 0.5625 / 0.25, 0], rtol=1e-6)
+    soft = median_frequency_weights([a, b], num_classes=3, ignore_index=3, sqrt=True)
+    np.testing.assert_allclose(soft, np.sqrt(weights), rtol=1e-6)
+    with pytest.raises(ValueError, match="no labelled pixel"):
+        median_frequency_weights([np.full((2, 2), 3, np.uint8)], 3, 3)
+
+
+def test_class_weights_weight_the_mean_and_not_the_hardness():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 11, 4, 4)
+    target = torch.randint(0, 11, (1, 16, 16))
+    ones = torch.ones(11)
+    plain = segmentation_loss(logits, target, IGNORE)
+    assert segmentation_loss(logits, target, IGNORE, class_weights=ones).item() == \
+        pytest.approx(plain.item())
+    only_3 = torch.zeros(11)
+    only_3[3] = 2.0
+    upsampled = torch.nn.functional.interpolate(logits, size=(16, 16), mode="bilinear",
+                                                align_corners=False)
+    expected = torch.nn.functional.cross_entropy(upsampled, target, reduction="none")[target == 3]
+    weighted = segmentation_loss(logits, target, IGNORE, class_weights=only_3)
+    assert weighted.item() == pytest.approx(expected.mean().item(), rel=1e-5)
+    # OHEM picks hard pixels by their unweighted probability: a weight cannot rescue an easy one
+    hard_plain = segmentation_loss(logits, target, IGNORE, ohem_threshold=0.05, ohem_min_kept=1)
+    hard_ones = segmentation_loss(logits, target, IGNORE, ohem_threshold=0.05, ohem_min_kept=1,
+                                  class_weights=ones * 3)
+    assert hard_ones.item() == pytest.approx(hard_plain.item(), rel=1e-5)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from latentlink.evaluation.complexity import module_macs
 from latentlink.models.compressor import count_parameters
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import (
@@ -194,3 +195,19 @@ def test_shipped_weights_resolve_by_name():
     assert clamp.name == "seg_lite_d2_n8_clamp.pt" and clamp.is_file()
     with pytest.raises(SegmenterWeightsError, match="not been trained"):
         resolve_segmenter_weights("default:nonexistent")
+
+
+def test_extra_blocks_give_the_latent_model_the_image_models_cost():
+    """Two extra 64-wide blocks at 1/8 spend what the image model spends on its stem."""
+    plain, deeper, image = (build_segmenter(SegmenterConfig(input_kind=kind, extra_blocks=extra))
+                            for kind, extra in (("latent", 0), ("latent", 2), ("image", 0)))
+    assert len(deeper.backbone.stages[0]) == len(plain.backbone.stages[0]) + 2
+    x = torch.zeros(1, 16, 45, 60)
+    macs = [module_macs(model.eval(), inputs)[""] for model, inputs in
+            ((plain, x), (deeper, x), (image, torch.zeros(1, 3, 360, 480)))]
+    assert macs[0] < 0.92 * macs[2] and abs(macs[1] / macs[2] - 1) < 0.05
+    legacy = SegmenterConfig().to_dict()
+    del legacy["extra_blocks"]
+    assert SegmenterConfig(**legacy).extra_blocks == 0, "older weights files still load"
+    with pytest.raises(ValueError, match="extra_blocks"):
+        SegmenterConfig(input_kind="image", extra_blocks=1)

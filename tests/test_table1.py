@@ -141,6 +141,20 @@ def test_latent_rows_trained_with_another_input_norm_are_a_clear_error(synthetic
     assert "--no-input-norm" in result.output and "proposed_d1" in result.output
 
 
+def test_rows_trained_with_another_class_weighting_are_a_clear_error(synthetic_camvid, built,
+                                                                     tmp_path):
+    """Class weights change every row's result: a row trained with others is not reused."""
+    out_dir, _ = built
+    blob = torch.load(out_dir / "bl1" / "segmenter.pt", weights_only=True)
+    assert blob["provenance"]["trained_with"]["class_weights"] == "none"
+    copy = tmp_path / "copy"
+    shutil.copytree(out_dir, copy, ignore=shutil.ignore_patterns("cache"))
+    result = run_table1(synthetic_camvid, copy, "--cache-dir", str(out_dir / "cache"),
+                        "--class-weights", "sqrt-median-frequency")
+    assert result.exit_code == 2
+    assert "--class-weights none" in result.output and "sqrt-median-frequency" in result.output
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--depths", "1,4"], "depths must be among 1, 2, 3"),
     (["--depths", "one"], "comma-separated depths"),
@@ -207,7 +221,7 @@ def test_table1_and_train_seg_share_the_recipe_flags():
     from latentlink.cli.table1 import table1
 
     recipe_keys = {param.name for param in recipe_options(lambda: None).__click_params__}
-    assert len(recipe_keys) == 12 and "input_norm" in recipe_keys
+    assert len(recipe_keys) == 13 and {"input_norm", "class_weights"} <= recipe_keys
 
     for command in (table1, train_seg):
         assert set(recipe_keys) <= {param.name for param in command.params}

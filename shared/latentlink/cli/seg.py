@@ -26,7 +26,7 @@ from latentlink.training.codec_config import CodecTrainConfig
 from latentlink.training.seg_config import CODEC_INPUTS, SegTrainConfig, model_input_kind
 
 RECIPE = ("iterations", "lr", "batch_size", "crop_size", "val_every", "val_frames", "bf16", "ohem",
-          "augment_views", "input_norm", "seed", "threads")
+          "class_weights", "augment_views", "input_norm", "seed", "threads")
 """The training recipe's knobs that ``train-seg`` and ``table1`` share."""
 recipe_options = config_options(SegTrainConfig, *RECIPE)
 
@@ -41,8 +41,8 @@ def seg() -> None:
 @config_options(SegTrainConfig, "input", "preset", "dataset", "data_root", "split", "val_split",
                 "codec_weights", "depth", "bits", "jpeg_cf")
 @recipe_options
-@config_options(SegTrainConfig, "momentum", "weight_decay", "poly_power", "aux_weight", "flip",
-                "channels_last", "cache_dir", "out_dir")
+@config_options(SegTrainConfig, "extra_blocks", "momentum", "weight_decay",
+                "poly_power", "aux_weight", "flip", "channels_last", "cache_dir", "out_dir")
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the best weights (with provenance and codec id) here at the end.")

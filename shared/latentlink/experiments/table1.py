@@ -123,8 +123,11 @@ class Table1:
         self.spec = label_spec(config.dataset)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.methods = table1_methods(config.depths, config.reference_depth)
-        self.input_norm = SegTrainConfig(**config.train).input_norm
+        recipe = SegTrainConfig(**config.train)
+        self.input_norm = recipe.input_norm
         """Whether the recipe's latent segmenters normalise their input (checked on reuse)."""
+        self.class_weights = recipe.class_weights
+        """The recipe's loss weighting (checked on reuse: it changes every row's result)."""
         self.samples = list_samples(config.dataset, config.data_root, config.test_split)
         if config.test_limit:
             self.samples = self.samples[: config.test_limit]
@@ -225,7 +228,7 @@ class Table1:
 
         Files in ``OUT_DIR/<row>`` may come from an earlier run or from ``train-seg --export``,
         so they are checked against the row: input kind, codec id, the recipe's latent input
-        norm, and (BL 3) the net_D whose pictures it learned from.
+        norm and class weighting, and (BL 3) the net_D whose pictures it learned from.
         """
         if model_config.input_kind != model_input_kind(method.test_input):
             raise ValueError(f"{path} takes {model_config.input_kind}s; {method.label} tests on "
@@ -238,6 +241,11 @@ class Table1:
             raise ValueError(f"{path} was trained {trained} the latent input norm, the recipe "
                              f"asks for {flag}: delete {path.parent} to train {method.label} "
                              "again")
+        weighting = meta["provenance"].get("trained_with", {}).get("class_weights", "none")
+        if weighting != self.class_weights:
+            raise ValueError(f"{path} was trained with --class-weights {weighting}, the recipe "
+                             f"asks for {self.class_weights}: delete {path.parent} to train "
+                             f"{method.label} again")
         trained_on = meta["provenance"].get("net_D")
         if method.train_input == "decoded" and trained_on not in (None, runner.decoder_id):
             raise ValueError(f"{path} was trained on the pictures of another net_D ({trained_on}); "

@@ -48,8 +48,14 @@ class SegTrainConfig(DataConfig):
     input_norm: bool = knob(True, "Per-channel BatchNorm on the latent before the first conv "
                             "(latent input only; --no-input-norm: the paper's plain first conv).",
                             off="--no-input-norm")
+    extra_blocks: int = knob(0, "Residual blocks added to the latent segmenter's first stage "
+                             "(latent input only; 2 gives it the image model's cost).", low=0,
+                             high=8)
     ohem: bool = knob(False, "Online hard example mining (DGCNet's OHEM cross-entropy).",
                       off="--no-ohem")
+    class_weights: str = knob("none", "Weight the loss per class: median-frequency (SegNet's "
+                              "CamVid weighting) or its square root; none: every pixel alike.",
+                              choices=("none", "median-frequency", "sqrt-median-frequency"))
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
     batch_size: int = knob(8, low=1)

@@ -204,6 +204,30 @@ def _augmented_frames(input_name: str, samples: list, images: list[np.ndarray],
             for image, (_, label) in zip(images, pairs, strict=True)]
 
 
+def median_frequency_weights(labels: Sequence[np.ndarray], num_classes: int, ignore_index: int,
+                             sqrt: bool = False) -> np.ndarray:
+    """Median-frequency class weights (Eigen & Fergus 2015; SegNet's CamVid weighting), float32.
+
+    A class's frequency is its pixel count over the pixels of the frames where it appears;
+    its weight is the median frequency over this. On CamVid that multiplies pole and sign by
+    ~4–5 and road by ~0.15. ``sqrt`` takes the square root, a softer weighting. A class absent
+    from every label gets weight 0 (no pixel can ask for it).
+    """
+    counts = np.zeros(num_classes, np.float64)
+    present_in = np.zeros(num_classes, np.float64)
+    for label in labels:
+        per_class = np.bincount(label[label != ignore_index].ravel(),
+                                minlength=num_classes)[:num_classes]
+        counts += per_class
+        present_in += (per_class > 0) * per_class.sum()
+    seen = counts > 0
+    if not seen.any():
+        raise ValueError("no labelled pixel to compute class weights from")
+    frequency = np.where(seen, counts / np.maximum(present_in, 1), 0.0)
+    weights = np.where(seen, np.median(frequency[seen]) / np.where(seen, frequency, 1.0), 0.0)
+    return (np.sqrt(weights) if sqrt else weights).astype(np.float32)
+
+
 def label_spec(dataset: str) -> LabelSpec:
     if dataset not in LABEL_SPECS:
         raise DatasetError(f"dataset {dataset!r} has no label maps; segmentation needs one of "

@@ -45,31 +45,43 @@ from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmen
 from latentlink.models.segmenter_weights import save_segmenter
 from latentlink.training.codec_trainer import pick_device
 from latentlink.training.seg_config import INPUTS, SegTrainConfig, model_input_kind
-from latentlink.training.seg_data import SegData, label_spec, load_split
+from latentlink.training.seg_data import (
+    SegData,
+    label_spec,
+    load_split,
+    median_frequency_weights,
+)
 
 
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
-                      ohem_threshold: float | None = None, ohem_min_kept: int = 100_000
-                      ) -> torch.Tensor:
+                      ohem_threshold: float | None = None, ohem_min_kept: int = 100_000,
+                      class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy over the non-void pixels, logits upsampled (bilinear) to the label size.
 
     With ``ohem_threshold`` only the hard pixels count (online hard example mining, as DGCNet's
     ``OhemCrossEntropy2d``): those whose probability for the true class is at most the
-    threshold, raised if needed so that at least ``ohem_min_kept`` pixels are kept. A crop with
-    no labelled pixel contributes zero instead of NaN.
+    threshold, raised if needed so that at least ``ohem_min_kept`` pixels are kept. Hardness is
+    judged on the unweighted probability, then ``class_weights`` (one per class) weight the kept
+    pixels' mean, as ``F.cross_entropy(weight=…)`` does. A crop with no labelled pixel
+    contributes zero instead of NaN.
     """
     logits = F.interpolate(logits.float(), size=target.shape[-2:], mode="bilinear",
                            align_corners=False)
     losses = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
-    losses = losses[target != ignore_index]
+    labelled = target != ignore_index
+    losses, classes = losses[labelled], target[labelled]
     if losses.numel() == 0:
         return logits.sum() * 0.0
     if ohem_threshold is not None:
         probabilities = torch.exp(-losses.detach())
         kept = min(ohem_min_kept, losses.numel())
         threshold = max(ohem_threshold, float(torch.kthvalue(probabilities, kept).values))
-        losses = losses[probabilities <= threshold]
-    return losses.mean()
+        hard = probabilities <= threshold
+        losses, classes = losses[hard], classes[hard]
+    if class_weights is None:
+        return losses.mean()
+    weights = class_weights[classes]
+    return (losses * weights).sum() / weights.sum()
 
 
 @torch.no_grad()
@@ -111,7 +123,8 @@ class SegTrainer:
                          segmenter_input_affine(runner.config.arch, runner.config.bits))
         self.model_config = SegmenterConfig(config.preset, model_input_kind(config.input), depth,
                                             len(self.spec.classes), offset, scale,
-                                            config.input_norm and config.input == "latent")
+                                            config.input_norm and config.input == "latent",
+                                            config.extra_blocks if config.input == "latent" else 0)
         self.memory_format = (torch.channels_last if config.channels_last
                               else torch.contiguous_format)
         self.model = build_segmenter(self.model_config).to(self.device,
@@ -126,6 +139,14 @@ class SegTrainer:
                                      seed=config.seed, **common)
         self.val_data = load_split(config.input, config.dataset, config.data_root,
                                    config.val_split, limit=config.val_frames, **common)
+        self.class_weights = None
+        if config.class_weights != "none":
+            weights = median_frequency_weights(
+                [frame.label for frame in self.train_data.frames], len(self.spec.classes),
+                self.spec.ignore_index, sqrt=config.class_weights == "sqrt-median-frequency")
+            self.class_weights = torch.from_numpy(weights).to(self.device)
+            self.log("class weights: " + ", ".join(
+                f"{name} {w:.2f}" for name, w in zip(self.spec.classes, weights, strict=True)))
 
     @property
     def codec_id(self) -> str | None:
@@ -172,10 +193,11 @@ class SegTrainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             out = self.model(inputs)
         loss = segmentation_loss(out["out"], labels, self.spec.ignore_index, ohem,
-                                 config.ohem_min_kept)
+                                 config.ohem_min_kept, self.class_weights)
         if config.aux_weight:
             loss = loss + config.aux_weight * segmentation_loss(
-                out["aux"], labels, self.spec.ignore_index, ohem, config.ohem_min_kept)
+                out["aux"], labels, self.spec.ignore_index, ohem, config.ohem_min_kept,
+                self.class_weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
