@@ -261,6 +261,9 @@ def pseudo_label(teacher: Path, data_dir: Path | None, vehicle: str | None, devi
 @click.option("--batch-size", type=int)
 @click.option("--holdout-fraction", type=float)
 @click.option("--seed", type=int)
+@click.option("--class-weights",
+              type=click.Choice(["none", "median-frequency", "sqrt-median-frequency"]),
+              help="Per-class loss weights from the job's labels (default none).")
 @click.option("--spec-out", type=click.Path(file_okay=False, path_type=Path),
               help="Instead of queuing, write spec.json (and the base weights) here for "
                    "`torchrun -m cloud_service.finetune.train --job-spec`.")

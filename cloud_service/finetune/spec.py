@@ -7,6 +7,8 @@ a :class:`TrainSpec`, a self-contained JSON document (blob keys, base weights, s
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from cloud_service.finetune.annotations import Source
@@ -30,6 +32,10 @@ class Hyperparameters(BaseModel):
                                   "are 32-bit safe).")
     crop_size: JsonInt = Field(352, ge=8, le=8192,
                            description="Training crop side in frame pixels.")
+    class_weights: Literal["none", "median-frequency", "sqrt-median-frequency"] = Field(
+        "none", description="Per-class loss weights from the job's training labels "
+        "(train-seg --class-weights); the shipped segmenter was trained with "
+        "sqrt-median-frequency.")
 
 
 class JobRequest(BaseModel):

@@ -106,6 +106,7 @@ def test_a_submission_without_a_token_is_401_whatever_its_body(contract_server: 
     ({"hyperparameters": {"seed": 2**32}}, "seed"),
     ({"hyperparameters": {"crop_size": 10**6}}, "crop_size"),
     ({"hyperparameters": {"momentum": 0.9}}, "momentum"),
+    ({"hyperparameters": {"class_weights": "inverse"}}, "class_weights"),
     ({"vehicle": "car 1"}, "vehicle"),
 ])
 def test_out_of_range_jobs_are_422_and_never_queued(contract_server: LiveServer, body: dict,

@@ -102,3 +102,24 @@ def test_two_gloo_ranks_agree_and_rank0_writes_once(spec_file: Path) -> None:
     checksums = json.loads((out / "result.json").read_text())["checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     assert sorted(p.name for p in out.iterdir()) == ["result.json", "weights.pt"]
+
+
+def test_class_weights_reach_the_loss_and_the_lineage(spec_file: Path) -> None:
+    spec = TrainSpec.model_validate_json(spec_file.read_text())
+    checksums = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for weighting in ("none", "sqrt-median-frequency"):
+            hp = spec.hyperparameters.model_copy(update={"class_weights": weighting})
+            out = spec_file.parent / weighting
+            variant = spec.model_copy(update={"hyperparameters": hp, "out": str(out)})
+            path = spec_file.parent / f"{weighting}.json"
+            path.write_text(variant.model_dump_json())
+            main(["--job-spec", str(path)])
+            result = json.loads((out / "result.json").read_text())
+            assert result["lineage"]["hyperparameters"]["class_weights"] == weighting
+            checksums[weighting] = result["checksums"][0]
+    finally:
+        torch.set_num_threads(threads)
+    assert checksums["none"] != checksums["sqrt-median-frequency"]
