@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud_service.core.config import Settings
 from cloud_service.core.security import hash_token, new_token
 from latentlink.codec.container import VEHICLE_PATTERN
+from latentlink.training.seg_config import CLASS_WEIGHTINGS
 
 if TYPE_CHECKING:
     from cloud_service.db.models import Vehicle
@@ -262,7 +263,7 @@ def pseudo_label(teacher: Path, data_dir: Path | None, vehicle: str | None, devi
 @click.option("--holdout-fraction", type=float)
 @click.option("--seed", type=int)
 @click.option("--class-weights",
-              type=click.Choice(["none", "median-frequency", "sqrt-median-frequency"]),
+              type=click.Choice(CLASS_WEIGHTINGS),
               help="Per-class loss weights from the job's labels (default none).")
 @click.option("--spec-out", type=click.Path(file_okay=False, path_type=Path),
               help="Instead of queuing, write spec.json (and the base weights) here for "

@@ -27,7 +27,11 @@ from latentlink.training.latent_cache import (
     save_latents,
 )
 from latentlink.training.seg_config import INPUTS, SegTrainConfig
-from latentlink.training.seg_data import load_split, median_frequency_weights
+from latentlink.training.seg_data import (
+    load_split,
+    loss_class_weights,
+    median_frequency_weights,
+)
 from latentlink.training.seg_trainer import SegTrainer, poly_lr, segmentation_loss
 
 IGNORE = len(CAMVID_CLASSES)
@@ -359,6 +363,11 @@ def test_median_frequency_weights_favour_rare_classes():
     np.testing.assert_allclose(soft, np.sqrt(weights), rtol=1e-6)
     with pytest.raises(ValueError, match="no labelled pixel"):
         median_frequency_weights([np.full((2, 2), 3, np.uint8)], 3, 3)
+    assert loss_class_weights("none", [a, b], 3, 3) is None
+    resolved = loss_class_weights("sqrt-median-frequency", [a, b], 3, 3)
+    np.testing.assert_allclose(resolved.numpy(), soft)
+    with pytest.raises(ValueError, match="class weighting must be one of"):
+        loss_class_weights("inverse", [a, b], 3, 3)
 
 
 def test_class_weights_weight_the_mean_and_not_the_hardness():

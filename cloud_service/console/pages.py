@@ -34,6 +34,7 @@ from cloud_service.pagination import (
 from cloud_service.schemas.frames import FrameOut
 from cloud_service.schemas.jobs import JobOut
 from cloud_service.schemas.models import ModelOut
+from latentlink.training.seg_config import CLASS_WEIGHTINGS
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 FRAMES_PER_PAGE = 24
@@ -128,7 +129,7 @@ async def models_page(request: Request, operator: OperatorDep, runtime: RuntimeD
                   models=runtime.models, versions=list(reversed(versions)),
                   jobs=[JobOut.from_record(row) for row in rows], jobs_total=total,
                   jobs_next=encode_id_cursor(rows[-1].id) if more else None,
-                  jobs_state=state, defaults=Hyperparameters(),
+                  jobs_state=state, defaults=Hyperparameters(), class_weightings=CLASS_WEIGHTINGS,
                   vehicles=[v.name for v in crud.fleet.vehicles(session)],
                   resegment_since=moment_field(time.time() - RESEGMENT_WINDOW_S))
 

@@ -15,6 +15,7 @@ from cloud_service.finetune.annotations import Source
 from cloud_service.schemas.moments import UtcDatetime
 from cloud_service.schemas.numbers import JsonInt, bounded_json_int
 from latentlink.codec.container import VEHICLE_PATTERN
+from latentlink.training.seg_config import CLASS_WEIGHTINGS
 
 
 class Hyperparameters(BaseModel):
@@ -32,7 +33,7 @@ class Hyperparameters(BaseModel):
                                   "are 32-bit safe).")
     crop_size: JsonInt = Field(352, ge=8, le=8192,
                            description="Training crop side in frame pixels.")
-    class_weights: Literal["none", "median-frequency", "sqrt-median-frequency"] = Field(
+    class_weights: Literal[CLASS_WEIGHTINGS] = Field(
         "none", description="Per-class loss weights from the job's training labels "
         "(train-seg --class-weights); the shipped segmenter was trained with "
         "sqrt-median-frequency.")

@@ -35,7 +35,7 @@ from latentlink.data.datasets import LabelSpec
 from latentlink.models.segmenter import SegmenterConfig
 from latentlink.models.segmenter_weights import load_segmenter, save_segmenter
 from latentlink.training.seg_config import SegTrainConfig
-from latentlink.training.seg_data import median_frequency_weights
+from latentlink.training.seg_data import loss_class_weights
 from latentlink.training.seg_trainer import evaluate, poly_lr, segmentation_loss
 
 Progress = Callable[[int], bool]
@@ -80,11 +80,8 @@ def finetune(spec: TrainSpec, blobs: BlobStore, device: torch.device,
     model = copy.deepcopy(base)
     train = load_examples(spec.train, blobs, spec.depth, labels.ignore_index)
     holdout = load_examples(spec.holdout, blobs, spec.depth, labels.ignore_index)
-    class_weights = None
-    if hp.class_weights != "none":
-        class_weights = torch.from_numpy(median_frequency_weights(
-            [frame.label for frame in train.frames], len(labels.classes), labels.ignore_index,
-            sqrt=hp.class_weights == "sqrt-median-frequency")).to(device)
+    class_weights = loss_class_weights(hp.class_weights, [frame.label for frame in train.frames],
+                                       len(labels.classes), labels.ignore_index, device)
     model.train()
     replica = DistributedDataParallel(model) if dist.is_initialized() else model
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,

@@ -14,6 +14,8 @@ from latentlink.knobs import knob
 
 INPUTS = ("latent", "image", "decoded", "jpeg")
 CODEC_INPUTS = ("latent", "decoded")
+CLASS_WEIGHTINGS = ("none", "median-frequency", "sqrt-median-frequency")
+"""Loss weightings by class: none, median-frequency (SegNet's CamVid weighting), its square root."""
 
 
 def model_input_kind(input_name: str) -> str:
@@ -55,7 +57,7 @@ class SegTrainConfig(DataConfig):
                       off="--no-ohem")
     class_weights: str = knob("none", "Weight the loss per class: median-frequency (SegNet's "
                               "CamVid weighting) or its square root; none: every pixel alike.",
-                              choices=("none", "median-frequency", "sqrt-median-frequency"))
+                              choices=CLASS_WEIGHTINGS)
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
     batch_size: int = knob(8, low=1)

@@ -44,7 +44,7 @@ from latentlink.training.latent_cache import (
     cached_latents,
 )
 from latentlink.training.patches import to_tensor
-from latentlink.training.seg_config import CODEC_INPUTS, INPUTS
+from latentlink.training.seg_config import CLASS_WEIGHTINGS, CODEC_INPUTS, INPUTS
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,26 @@ def median_frequency_weights(labels: Sequence[np.ndarray], num_classes: int, ign
     seen = counts > 0
     if not seen.any():
         raise ValueError("no labelled pixel to compute class weights from")
-    frequency = np.where(seen, counts / np.maximum(present_in, 1), 0.0)
-    weights = np.where(seen, np.median(frequency[seen]) / np.where(seen, frequency, 1.0), 0.0)
+    frequency = counts[seen] / present_in[seen]
+    weights = np.zeros(num_classes, np.float64)
+    weights[seen] = np.median(frequency) / frequency
     return (np.sqrt(weights) if sqrt else weights).astype(np.float32)
+
+
+def loss_class_weights(weighting: str, labels: Sequence[np.ndarray], num_classes: int,
+                       ignore_index: int, device: torch.device | str = "cpu"
+                       ) -> torch.Tensor | None:
+    """The ``class_weights`` of :func:`segmentation_loss` for a weighting of
+    :data:`~latentlink.training.seg_config.CLASS_WEIGHTINGS`, from the training ``labels``;
+    None for ``none``. Train-seg and the cloud's fine-tune jobs both resolve theirs here."""
+    if weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class weighting must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                         f"got {weighting!r}")
+    if weighting == "none":
+        return None
+    weights = median_frequency_weights(labels, num_classes, ignore_index,
+                                       sqrt=weighting == "sqrt-median-frequency")
+    return torch.from_numpy(weights).to(device)
 
 
 def label_spec(dataset: str) -> LabelSpec:

@@ -49,7 +49,7 @@ from latentlink.training.seg_data import (
     SegData,
     label_spec,
     load_split,
-    median_frequency_weights,
+    loss_class_weights,
 )
 
 
@@ -139,14 +139,13 @@ class SegTrainer:
                                      seed=config.seed, **common)
         self.val_data = load_split(config.input, config.dataset, config.data_root,
                                    config.val_split, limit=config.val_frames, **common)
-        self.class_weights = None
-        if config.class_weights != "none":
-            weights = median_frequency_weights(
-                [frame.label for frame in self.train_data.frames], len(self.spec.classes),
-                self.spec.ignore_index, sqrt=config.class_weights == "sqrt-median-frequency")
-            self.class_weights = torch.from_numpy(weights).to(self.device)
+        self.class_weights = loss_class_weights(
+            config.class_weights, [frame.label for frame in self.train_data.frames],
+            len(self.spec.classes), self.spec.ignore_index, self.device)
+        if self.class_weights is not None:
             self.log("class weights: " + ", ".join(
-                f"{name} {w:.2f}" for name, w in zip(self.spec.classes, weights, strict=True)))
+                f"{name} {w:.2f}" for name, w in zip(self.spec.classes, self.class_weights.tolist(),
+                                                     strict=True)))
 
     @property
     def codec_id(self) -> str | None:
