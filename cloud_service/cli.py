@@ -264,7 +264,8 @@ def pseudo_label(teacher: Path, data_dir: Path | None, vehicle: str | None, devi
 @click.option("--seed", type=int)
 @click.option("--class-weights",
               type=click.Choice(CLASS_WEIGHTINGS),
-              help="Per-class loss weights from the job's labels (default none).")
+              help="Per-class loss weights from the job's labels [default: the weighting the "
+                   "base model was trained with].")
 @click.option("--spec-out", type=click.Path(file_okay=False, path_type=Path),
               help="Instead of queuing, write spec.json (and the base weights) here for "
                    "`torchrun -m cloud_service.finetune.train --job-spec`.")

@@ -27,6 +27,7 @@ from latentlink.models.segmenter_weights import (
     check_codec,
     load_segmenter,
     resolve_segmenter_weights,
+    trained_class_weighting,
 )
 from latentlink.models.weights import WeightsError, load_codec, resolve_weights
 
@@ -48,6 +49,8 @@ class Segmenter:
     """The codec whose latents it was trained on; None when untrained."""
     name: str
     """``untrained``, or the first 16 hex digits of the weights file's SHA-256."""
+    class_weighting: str = "none"
+    """The loss weighting it was trained with; fine-tuning jobs continue it unless asked not to."""
 
     @property
     def trained(self) -> bool:
@@ -146,4 +149,5 @@ def _load_segmenter(settings: Settings, device: torch.device, default_depth: int
         raise ModelConfigError(f"{path} is an {config.input_kind} segmenter; the service segments "
                                "latents only (it never decompresses for segmentation)")
     name = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Segmenter(model, config, tuple(meta["class_names"]), meta["codec_id"], name)
+    return Segmenter(model, config, tuple(meta["class_names"]), meta["codec_id"], name,
+                     trained_class_weighting(meta["provenance"]))

@@ -15,6 +15,7 @@ from latentlink.models.segmenter_weights import (
     load_segmenter,
     resolve_segmenter_weights,
     save_segmenter,
+    trained_class_weighting,
 )
 
 CLASSES = tuple(f"class{i}" for i in range(11))
@@ -195,6 +196,17 @@ def test_shipped_weights_resolve_by_name():
     assert clamp.name == "seg_lite_d2_n8_clamp.pt" and clamp.is_file()
     with pytest.raises(SegmenterWeightsError, match="not been trained"):
         resolve_segmenter_weights("default:nonexistent")
+
+
+def test_trained_class_weighting_reads_exports_and_fine_tune_lineage():
+    _, _, shipped = load_segmenter(resolve_segmenter_weights("default"))
+    assert trained_class_weighting(shipped["provenance"]) == "sqrt-median-frequency"
+    assert trained_class_weighting({"trained_with": {"class_weights": "median-frequency"}}) \
+        == "median-frequency"
+    assert trained_class_weighting({"hyperparameters": {"class_weights": "none"}}) == "none"
+    assert trained_class_weighting({"hyperparameters": {"class_weights": None}}) == "none"
+    assert trained_class_weighting({"trained_with": {"class_weights": "inverse"}}) == "none"
+    assert trained_class_weighting({}) == "none"
 
 
 def test_extra_blocks_give_the_latent_model_the_image_models_cost():

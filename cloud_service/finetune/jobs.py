@@ -77,6 +77,8 @@ def build_spec(sessions: sessionmaker[Session], request: JobRequest, base: Segme
     live in ``folder``: what the job thread runs in-process and torchrun runs from a file."""
     examples, codec_id = select_examples(sessions, request, base)
     hp = request.hyperparameters
+    if hp.class_weights is None:  # continue the base model's own loss weighting
+        hp = hp.model_copy(update={"class_weights": base.class_weighting})
     train, holdout = split_holdout(examples, hp.holdout_fraction, hp.seed)
     base_path = folder / "base.pt"
     save_segmenter(base.model, base.config, base_path, codec_id=codec_id,

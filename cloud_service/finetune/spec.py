@@ -33,10 +33,10 @@ class Hyperparameters(BaseModel):
                                   "are 32-bit safe).")
     crop_size: JsonInt = Field(352, ge=8, le=8192,
                            description="Training crop side in frame pixels.")
-    class_weights: Literal[CLASS_WEIGHTINGS] = Field(
-        "none", description="Per-class loss weights from the job's training labels "
-        "(train-seg --class-weights); the shipped segmenter was trained with "
-        "sqrt-median-frequency.")
+    class_weights: Literal[CLASS_WEIGHTINGS] | None = Field(
+        None, description="Per-class loss weights from the job's training labels "
+        "(train-seg --class-weights); unset: the weighting the base model was trained with "
+        "(the shipped segmenter: sqrt-median-frequency; an untrained model: none).")
 
 
 class JobRequest(BaseModel):

@@ -80,7 +80,9 @@ def finetune(spec: TrainSpec, blobs: BlobStore, device: torch.device,
     model = copy.deepcopy(base)
     train = load_examples(spec.train, blobs, spec.depth, labels.ignore_index)
     holdout = load_examples(spec.holdout, blobs, spec.depth, labels.ignore_index)
-    class_weights = loss_class_weights(hp.class_weights, [frame.label for frame in train.frames],
+    # build_spec fills in the base model's weighting; a hand-written spec may leave it unset
+    class_weights = loss_class_weights(hp.class_weights or "none",
+                                       [frame.label for frame in train.frames],
                                        len(labels.classes), labels.ignore_index, device)
     model.train()
     replica = DistributedDataParallel(model) if dist.is_initialized() else model

@@ -118,6 +118,8 @@ def test_job_improves_and_is_promoted(tuned) -> None:
     (version,) = [item for item in listing["items"] if item["version"] == job["version"]]
     assert version["serving"] and len(version["lineage"]["train_frames"]) == FRAMES - 2
     assert version["lineage"]["hyperparameters"]["seed"] == QUICK["seed"]
+    # no weighting asked for, and the untrained base was trained with none
+    assert version["lineage"]["hyperparameters"]["class_weights"] == "none"
 
 
 def test_gate_refuses_worse_force_and_rollback(tuned) -> None:
@@ -306,3 +308,25 @@ def test_pseudo_labels_come_from_a_latent_teacher(tuned, codec, tmp_path: Path) 
     assert f"pseudo-labelled {frames} frames" in labelled.output
     refused = CliRunner().invoke(cli, ["pseudo-label", str(stranger), *data_dir])
     assert refused.exit_code == 1 and "0000000000000000" in refused.output
+
+
+def test_a_job_continues_its_base_models_class_weighting(tuned) -> None:
+    """Unset, a job's class weighting is the one its base model was trained with (the shipped
+    segmenter's sqrt-median-frequency, say); one asked for explicitly wins."""
+    server, _ = tuned
+
+    def lineage_weighting(hyperparameters: dict, base_version: int | None = None) -> tuple:
+        body = {"hyperparameters": {**QUICK, **hyperparameters}, "base_version": base_version}
+        with server.admin as admin:
+            answer = admin.post("/jobs/finetune", json=body)
+            assert answer.status_code == 202, answer.text
+            job = wait_job(server, answer.json()["id"], ("succeeded", "failed"), 90)
+            assert job["state"] == "succeeded", job
+            (version,) = [item for item in admin.get("/models").json()["items"]
+                          if item["version"] == job["version"]]
+        return job["version"], version["lineage"]["hyperparameters"]["class_weights"]
+
+    weighted, weighting = lineage_weighting({"class_weights": "sqrt-median-frequency"})
+    assert weighting == "sqrt-median-frequency"
+    assert lineage_weighting({}, base_version=weighted)[1] == "sqrt-median-frequency"
+    assert lineage_weighting({"class_weights": "none"}, base_version=weighted)[1] == "none"

@@ -18,6 +18,7 @@ from torch import nn
 
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter
 from latentlink.models.weights import SHIPPED_DIR, WeightsError, read_weights_file
+from latentlink.training.seg_config import CLASS_WEIGHTINGS
 
 SEGMENTER_FORMAT = "latentlink-segmenter/1"
 DEFAULT_SEGMENTER = "seg_lite_d2_n8.pt"
@@ -97,6 +98,22 @@ def load_segmenter(path: Path | str, map_location: str | torch.device = "cpu"
     meta = {"codec_id": blob.get("codec_id"), "class_names": tuple(blob.get("class_names", ())),
             "provenance": dict(blob.get("provenance", {}))}
     return model.to(map_location).eval(), config, meta
+
+
+def trained_class_weighting(provenance: dict) -> str:
+    """The loss weighting by class a segmenter file was trained with, from its provenance.
+
+    ``train-seg --export`` records its knobs under ``trained_with`` and a fine-tuning job its
+    hyperparameters under ``hyperparameters``; a file with neither (or a name this version does
+    not know) was trained unweighted as far as anyone can tell, so ``"none"``. Fine-tuning
+    continues a model's own weighting by default: the shipped segmenter, trained with
+    sqrt-median-frequency weights, loses held-out Dice when fine-tuned unweighted.
+    """
+    for section in ("trained_with", "hyperparameters"):
+        recorded = provenance.get(section)
+        if isinstance(recorded, dict) and recorded.get("class_weights") in CLASS_WEIGHTINGS:
+            return recorded["class_weights"]
+    return "none"
 
 
 def check_codec(meta: dict, codec_id: str) -> None:
