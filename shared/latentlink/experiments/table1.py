@@ -46,7 +46,11 @@ from latentlink.evaluation.seg_figure import plot_masks
 from latentlink.experiments.table1_config import Table1Config
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import SegmenterConfig, predict_labels
-from latentlink.models.segmenter_weights import check_codec, load_segmenter
+from latentlink.models.segmenter_weights import (
+    check_codec,
+    load_segmenter,
+    trained_class_weighting,
+)
 from latentlink.models.weights import load_codec, resolve_weights
 from latentlink.training.seg_config import SegTrainConfig, model_input_kind
 from latentlink.training.seg_data import label_spec, load_split
@@ -241,7 +245,7 @@ class Table1:
             raise ValueError(f"{path} was trained {trained} the latent input norm, the recipe "
                              f"asks for {flag}: delete {path.parent} to train {method.label} "
                              "again")
-        weighting = meta["provenance"].get("trained_with", {}).get("class_weights", "none")
+        weighting = trained_class_weighting(meta["provenance"])
         if weighting != self.class_weights:
             raise ValueError(f"{path} was trained with --class-weights {weighting}, the recipe "
                              f"asks for {self.class_weights}: delete {path.parent} to train "
