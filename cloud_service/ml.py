@@ -52,6 +52,14 @@ class Segmenter:
     class_weighting: str = "none"
     """The loss weighting it was trained with; fine-tuning jobs continue it unless asked not to."""
 
+    @classmethod
+    def from_weights(cls, model: nn.Module, config: SegmenterConfig, meta: dict,
+                     name: str) -> Segmenter:
+        """A segmenter from :func:`load_segmenter`'s ``(model, config, meta)`` of a file named
+        ``name``: its classes, codec and training loss weighting come from the file."""
+        return cls(model, config, tuple(meta["class_names"]), meta["codec_id"], name,
+                   trained_class_weighting(meta["provenance"]))
+
     @property
     def trained(self) -> bool:
         return self.codec_id is not None
@@ -149,5 +157,4 @@ def _load_segmenter(settings: Settings, device: torch.device, default_depth: int
         raise ModelConfigError(f"{path} is an {config.input_kind} segmenter; the service segments "
                                "latents only (it never decompresses for segmentation)")
     name = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Segmenter(model, config, tuple(meta["class_names"]), meta["codec_id"], name,
-                     trained_class_weighting(meta["provenance"]))
+    return Segmenter.from_weights(model, config, meta, name)

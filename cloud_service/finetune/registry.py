@@ -32,11 +32,7 @@ from cloud_service.ml import Segmenter
 from cloud_service.storage import BlobStore
 from latentlink.data.datasets import LabelSpec
 from latentlink.models.segmenter import SegmenterConfig
-from latentlink.models.segmenter_weights import (
-    load_segmenter,
-    save_segmenter,
-    trained_class_weighting,
-)
+from latentlink.models.segmenter_weights import load_segmenter, save_segmenter
 from latentlink.training.seg_trainer import evaluate
 
 log = logging.getLogger(__name__)
@@ -126,8 +122,7 @@ class ModelRegistry:
 
     def load(self, row: ModelVersion) -> Segmenter:
         model, config, meta = load_segmenter(self.weights_path(row), map_location=self._device)
-        return Segmenter(model, config, tuple(meta["class_names"]), meta["codec_id"], row.name,
-                         trained_class_weighting(meta["provenance"]))
+        return Segmenter.from_weights(model, config, meta, row.name)
 
     # -- promotion -----------------------------------------------------------------------------
     def promote(self, number: int, force: bool = False) -> Decision:
