@@ -58,6 +58,15 @@ class SegTrainConfig(DataConfig):
     class_weights: str = knob("none", "Weight the loss per class: median-frequency (SegNet's "
                               "CamVid weighting) or its square root; none: every pixel alike.",
                               choices=CLASS_WEIGHTINGS)
+    distill_from: str | None = knob(None, "Image segmenter weights trained on original frames "
+                                    "(e.g. BL 1's export) to distil from: the loss also pulls "
+                                    "the model's class probabilities towards that teacher's on "
+                                    "the original of every training view. Training only: input "
+                                    "and cost are unchanged.", show_default=False)
+    distill_weight: float = knob(1.0, "Weight of the distillation term (with --distill-from).",
+                                 low=0)
+    distill_temperature: float = knob(1.0, "Softmax temperature of the distillation term.",
+                                      low=0, low_open=True)
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
     batch_size: int = knob(8, low=1)

@@ -18,11 +18,12 @@ latent net_C would send.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from latentlink.codec import container
 from latentlink.codec.quantize import Quantized, int2float
@@ -37,6 +38,7 @@ from latentlink.data.datasets import (
 from latentlink.evaluation.classical import encode_at_cf
 from latentlink.models.inference import TorchCodec
 from latentlink.training.augment import AUGMENT_VERSION, augmented_view
+from latentlink.training.distill import Teacher
 from latentlink.training.latent_cache import (
     LatentFrame,
     cache_path,
@@ -53,12 +55,14 @@ class SegFrame:
 
     ``data`` is a uint8 H×W×3 frame or a :class:`LatentFrame`; ``label`` is padded with the ignore
     index to the area the input covers (its shape × the input stride), so crops of input and
-    label stay aligned.
+    label stay aligned. ``teacher`` holds a distillation teacher's logits on the original of this
+    view (:mod:`latentlink.training.distill`), when training with one.
     """
 
     data: np.ndarray | LatentFrame
     label: np.ndarray
     size: tuple[int, int]
+    teacher: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -89,20 +93,55 @@ class SegData:
     def batch(self, indices: Sequence[int], crop: int, rng: np.random.Generator
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """Random crops of ``crop`` frame pixels (shrunk to the smallest frame) of random views."""
+        inputs, labels = [], []
+        for frame, rows, cols in self._crops(indices, crop, rng, align=1):
+            inputs.append(frame.input_tensor(rows, cols))
+            labels.append(self._label_crop(frame, rows, cols))
+        return torch.stack(inputs), torch.stack(labels).long()
+
+    def distill_batch(self, indices: Sequence[int], crop: int, rng: np.random.Generator,
+                      teacher_stride: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`batch`, plus the teacher's logits over each crop: crops start and end on
+        the teacher's grid (``teacher_stride`` frame pixels), so its logits crop exactly."""
+        inputs, labels, targets = [], [], []
+        align = max(teacher_stride // self.stride, 1)
+        for frame, rows, cols in self._crops(indices, crop, rng, align):
+            if frame.teacher is None:
+                raise ValueError("these frames carry no teacher logits (load_split(teacher=…))")
+            inputs.append(frame.input_tensor(rows, cols))
+            labels.append(self._label_crop(frame, rows, cols))
+            scale = self.stride / teacher_stride
+            targets.append(torch.from_numpy(np.ascontiguousarray(frame.teacher[
+                :, round(rows.start * scale):round(rows.stop * scale),
+                round(cols.start * scale):round(cols.stop * scale)])))
+        return torch.stack(inputs), torch.stack(labels).long(), torch.stack(targets).float()
+
+    @property
+    def views(self) -> list[list[SegFrame]]:
+        return [self.frames, *self.alternates]
+
+    def _crops(self, indices: Sequence[int], crop: int, rng: np.random.Generator, align: int
+               ) -> list[tuple[SegFrame, slice, slice]]:
+        """A random view of each frame and a random window in it (input pixels), its corners
+        on multiples of ``align``."""
         side = max(crop // self.stride, 1)
         height = min(side, min(f.input_shape[0] for f in self.frames))
         width = min(side, min(f.input_shape[1] for f in self.frames))
-        views = [self.frames, *self.alternates]
-        inputs, labels = [], []
+        if align > 1:
+            height, width = max(height // align, 1) * align, max(width // align, 1) * align
+        views = self.views
+        crops = []
         for index in indices:
             frame = views[int(rng.integers(len(views)))][index]
-            top = int(rng.integers(0, frame.input_shape[0] - height + 1))
-            left = int(rng.integers(0, frame.input_shape[1] - width + 1))
-            inputs.append(frame.input_tensor(slice(top, top + height), slice(left, left + width)))
-            s = self.stride
-            labels.append(torch.from_numpy(np.ascontiguousarray(
-                frame.label[top * s:(top + height) * s, left * s:(left + width) * s])))
-        return torch.stack(inputs), torch.stack(labels).long()
+            top = int(rng.integers(0, (frame.input_shape[0] - height) // align + 1)) * align
+            left = int(rng.integers(0, (frame.input_shape[1] - width) // align + 1)) * align
+            crops.append((frame, slice(top, top + height), slice(left, left + width)))
+        return crops
+
+    def _label_crop(self, frame: SegFrame, rows: slice, cols: slice) -> torch.Tensor:
+        s = self.stride
+        return torch.from_numpy(np.ascontiguousarray(
+            frame.label[rows.start * s:rows.stop * s, cols.start * s:cols.stop * s]))
 
 
 def pad_label(label: np.ndarray, height: int, width: int, ignore_index: int) -> np.ndarray:
@@ -122,9 +161,11 @@ def reconstruct(runner: TorchCodec, frame: LatentFrame) -> np.ndarray:
 def load_split(input_name: str, dataset: str, data_root: Path | str, split: str, *,
                runner: TorchCodec | None = None, cache_dir: Path | str = "runs/latent_cache",
                jpeg_cf: float = 66.0, mirrored: bool = False, augment_views: int = 0,
-               seed: int = 0, limit: int = 0, show_progress: bool = True) -> SegData:
+               seed: int = 0, limit: int = 0, teacher: Teacher | None = None,
+               show_progress: bool = True) -> SegData:
     """Inputs and labels of a split for ``input_name`` (one of :data:`INPUTS`), with the mirrored
-    view and ``augment_views`` scale/colour-augmented views as alternates when asked."""
+    view and ``augment_views`` scale/colour-augmented views as alternates when asked, and a
+    distillation ``teacher``'s logits on each view's original frames when given."""
     if input_name not in INPUTS:
         raise ValueError(f"input must be one of {', '.join(INPUTS)}, got {input_name!r}")
     if input_name in CODEC_INPUTS and runner is None:
@@ -161,14 +202,28 @@ def load_split(input_name: str, dataset: str, data_root: Path | str, split: str,
             views[flip] = [SegFrame(image[:, ::-1] if flip else image,
                                     label[:, ::-1] if flip else label, image.shape[:2])
                            for image, label in zip(images, labels, strict=True)]
+    originals = [load_rgb(s.image) for s in samples] if augment_views or teacher else []
+    if teacher is not None:
+        for flip in orientations:
+            views[flip] = with_teacher(views[flip], teacher,
+                                       [o[:, ::-1] if flip else o for o in originals],
+                                       f"teacher on {dataset}/{split}" + (" mirrored" * flip),
+                                       show_progress)
     alternates = [views[True]] if mirrored else []
-    originals = [load_rgb(s.image) for s in samples] if augment_views else []
     for view in range(1, augment_views + 1):
         alternates.append(_augmented_frames(input_name, samples, originals, labels, view, seed,
                                             spec, runner=runner, cache_dir=cache_dir,
                                             dataset=dataset, split=split, jpeg_cf=jpeg_cf,
-                                            show_progress=show_progress))
+                                            teacher=teacher, show_progress=show_progress))
     return SegData(views[False], stride, alternates)
+
+
+def with_teacher(frames: list[SegFrame], teacher: Teacher, originals: Sequence[np.ndarray],
+                 desc: str, show_progress: bool) -> list[SegFrame]:
+    """The frames with the teacher's logits on their ``originals`` (same order) attached."""
+    return [replace(frame, teacher=teacher.logits(np.ascontiguousarray(original)))
+            for frame, original in tqdm(zip(frames, originals, strict=True), total=len(frames),
+                                        desc=desc, disable=not show_progress, leave=False)]
 
 
 def latent_frame(latent: LatentFrame, label: np.ndarray, stride: int, ignore_index: int
@@ -181,8 +236,10 @@ def latent_frame(latent: LatentFrame, label: np.ndarray, stride: int, ignore_ind
 def _augmented_frames(input_name: str, samples: list, images: list[np.ndarray],
                       labels: list[np.ndarray], view: int, seed: int, spec: LabelSpec, *,
                       runner: TorchCodec | None, cache_dir: Path | str, dataset: str, split: str,
-                      jpeg_cf: float, show_progress: bool) -> list[SegFrame]:
-    """One augmented view of the split, turned into the input kind (cached for latents)."""
+                      jpeg_cf: float, teacher: Teacher | None, show_progress: bool
+                      ) -> list[SegFrame]:
+    """One augmented view of the split, turned into the input kind (cached for latents), with
+    the teacher's logits on the augmented originals when distilling."""
     pairs = augmented_view(images, labels, view, seed)
     if input_name in CODEC_INPUTS:
         path = cache_path(cache_dir, runner.codec_id, runner.config.bits, dataset,
@@ -192,16 +249,22 @@ def _augmented_frames(input_name: str, samples: list, images: list[np.ndarray],
                                                                           strict=True)),
                                 desc=f"net_C latents of {dataset}/{split} view {view}",
                                 show_progress=show_progress)
-        if input_name == "latent":
-            return [latent_frame(latent, label, runner.config.downsampling, spec.ignore_index)
-                    for latent, (_, label) in zip(latents, pairs, strict=True)]
-        images = [reconstruct(runner, latent) for latent in latents]
-    elif input_name == "jpeg":
-        images = [encode_at_cf(image, "jpeg", jpeg_cf).decoded for image, _ in pairs]
+    if input_name == "latent":
+        frames = [latent_frame(latent, label, runner.config.downsampling, spec.ignore_index)
+                  for latent, (_, label) in zip(latents, pairs, strict=True)]
     else:
-        images = [image for image, _ in pairs]
-    return [SegFrame(image, label, image.shape[:2])
-            for image, (_, label) in zip(images, pairs, strict=True)]
+        if input_name == "decoded":
+            images = [reconstruct(runner, latent) for latent in latents]
+        elif input_name == "jpeg":
+            images = [encode_at_cf(image, "jpeg", jpeg_cf).decoded for image, _ in pairs]
+        else:
+            images = [image for image, _ in pairs]
+        frames = [SegFrame(image, label, image.shape[:2])
+                  for image, (_, label) in zip(images, pairs, strict=True)]
+    if teacher is None:
+        return frames
+    return with_teacher(frames, teacher, [image for image, _ in pairs],
+                        f"teacher on {dataset}/{split} view {view}", show_progress)
 
 
 def median_frequency_weights(labels: Sequence[np.ndarray], num_classes: int, ignore_index: int,

@@ -44,6 +44,7 @@ from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
 from latentlink.training.codec_trainer import pick_device
+from latentlink.training.distill import Teacher, distillation_loss
 from latentlink.training.seg_config import INPUTS, SegTrainConfig, model_input_kind
 from latentlink.training.seg_data import (
     SegData,
@@ -134,9 +135,12 @@ class SegTrainer:
         self.iteration, self.best, self.wall_seconds = 0, -math.inf, 0.0
         common = {"runner": runner, "cache_dir": config.cache_dir, "jpeg_cf": config.jpeg_cf,
                   "show_progress": show_progress}
+        self.teacher = (Teacher(config.distill_from, self.spec.classes, self.model.input_stride,
+                                self.device, config.bf16)
+                        if config.distill_from else None)
         self.train_data = load_split(config.input, config.dataset, config.data_root, config.split,
                                      mirrored=config.flip, augment_views=config.augment_views,
-                                     seed=config.seed, **common)
+                                     seed=config.seed, teacher=self.teacher, **common)
         self.val_data = load_split(config.input, config.dataset, config.data_root,
                                    config.val_split, limit=config.val_frames, **common)
         self.class_weights = loss_class_weights(
@@ -182,7 +186,8 @@ class SegTrainer:
         self.log(f"resumed from {path} at iteration {self.iteration}")
 
     # -- training ----------------------------------------------------------------------------
-    def train_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, inputs: torch.Tensor, labels: torch.Tensor,
+                   teacher_logits: torch.Tensor | None = None) -> float:
         config = self.config
         inputs = inputs.to(self.device).contiguous(memory_format=self.memory_format)
         labels = labels.to(self.device)
@@ -197,11 +202,21 @@ class SegTrainer:
             loss = loss + config.aux_weight * segmentation_loss(
                 out["aux"], labels, self.spec.ignore_index, ohem, config.ohem_min_kept,
                 self.class_weights)
+        if teacher_logits is not None:
+            loss = loss + config.distill_weight * distillation_loss(
+                out["out"], teacher_logits.to(self.device), config.distill_temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.iteration += 1
         return loss.item()
+
+    def next_batch(self, indices: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Inputs and labels of random crops, plus the teacher's logits when distilling."""
+        if self.teacher is None:
+            return self.train_data.batch(indices, self.config.crop_size, self.rng)
+        return self.train_data.distill_batch(indices, self.config.crop_size, self.rng,
+                                             self.teacher.stride)
 
     def validate(self) -> dict:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
@@ -219,7 +234,7 @@ class SegTrainer:
         started, losses = time.perf_counter(), []
         while self.iteration < config.iterations:
             indices = self.rng.integers(0, count, config.batch_size)
-            loss = self.train_step(*self.train_data.batch(indices, config.crop_size, self.rng))
+            loss = self.train_step(*self.next_batch(indices))
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss} at iteration {self.iteration}; "
                                          "lower --lr")
