@@ -118,6 +118,7 @@ class SegData:
 
     @property
     def views(self) -> list[list[SegFrame]]:
+        """The plain view first, then the alternates: the lists themselves, not copies."""
         return [self.frames, *self.alternates]
 
     def _crops(self, indices: Sequence[int], crop: int, rng: np.random.Generator, align: int
