@@ -105,12 +105,12 @@ class SegData:
         the teacher's grid (``teacher_stride`` frame pixels), so its logits crop exactly."""
         inputs, labels, targets = [], [], []
         align = max(teacher_stride // self.stride, 1)
+        scale = self.stride / teacher_stride
         for frame, rows, cols in self._crops(indices, crop, rng, align):
             if frame.teacher is None:
                 raise ValueError("these frames carry no teacher logits (load_split(teacher=…))")
             inputs.append(frame.input_tensor(rows, cols))
             labels.append(self._label_crop(frame, rows, cols))
-            scale = self.stride / teacher_stride
             targets.append(torch.from_numpy(np.ascontiguousarray(frame.teacher[
                 :, round(rows.start * scale):round(rows.stop * scale),
                 round(cols.start * scale):round(cols.stop * scale)])))
