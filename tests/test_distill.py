@@ -14,10 +14,10 @@ from latentlink.models.compressor import Codec, CodecConfig
 from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import SegmenterConfig, build_segmenter
 from latentlink.models.segmenter_weights import load_segmenter, save_segmenter
-from latentlink.training.distill import Teacher, distillation_loss
+from latentlink.training.distill import Teacher, cell_weights, distillation_loss
 from latentlink.training.seg_config import SegTrainConfig
 from latentlink.training.seg_data import load_split
-from latentlink.training.seg_trainer import SegTrainer
+from latentlink.training.seg_trainer import SegTrainer, segmentation_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CLASSES = len(CAMVID_CLASSES)
@@ -69,6 +69,39 @@ def test_loss_is_the_softened_kl_times_t_squared():
             expected.item(), rel=1e-5)
     with pytest.raises(ValueError, match="differ in batch or classes"):
         distillation_loss(student, teacher[:, :4])
+
+
+def test_cell_weights_average_the_class_weights_of_each_cells_labels():
+    void = 255
+    labels = torch.full((1, 16, 16), void)
+    labels[0, :8, 8:] = 2                      # one class only
+    labels[0, 8:, :8] = 1
+    labels[0, 8:12, :8] = 3                    # half class 3, half class 1
+    labels[0, 8:, 8:12] = 0                    # half class 0, half void
+    class_weights = torch.tensor([1.0, 2.0, 4.0, 6.0])
+    weighted = cell_weights(labels, class_weights, void, (2, 2))
+    assert weighted[0].tolist() == [[0.0, 4.0], [4.0, 0.5]]
+    plain = cell_weights(labels, None, void, (2, 2))
+    assert plain[0].tolist() == [[0.0, 1.0], [1.0, 0.5]]
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_per_pixel_kl():
+    torch.manual_seed(2)
+    student, teacher = torch.randn(2, 5, 3, 4), torch.randn(2, 5, 3, 4)
+    per_pixel = F.kl_div(F.log_softmax(student, 1), F.log_softmax(teacher, 1), log_target=True,
+                         reduction="none").sum(1)
+    assert distillation_loss(student, teacher, cell_weights=torch.ones(2, 3, 4)).item() == \
+        pytest.approx(distillation_loss(student, teacher).item(), rel=1e-6)
+    weights = torch.zeros(2, 3, 4)
+    weights[1, 2, 3], weights[0, 0, 0] = 3.0, 1.0
+    expected = (3 * per_pixel[1, 2, 3] + per_pixel[0, 0, 0]) / 4
+    assert distillation_loss(student, teacher, cell_weights=weights).item() == pytest.approx(
+        expected.item(), rel=1e-5)
+    nothing = distillation_loss(student.requires_grad_(), teacher, cell_weights=weights * 0)
+    nothing.backward()
+    assert nothing.item() == 0.0 and torch.all(student.grad == 0)
+    with pytest.raises(ValueError, match="do not match the teacher's grid"):
+        distillation_loss(student, teacher, cell_weights=weights[:, :2])
 
 
 # -- the teacher -------------------------------------------------------------------------------
@@ -166,3 +199,29 @@ def test_cli_explains_a_teacher_it_cannot_use(synthetic_camvid, tmp_path):
     assert result.exit_code == 2 and "needs a segmenter of original frames" in result.output
     result = CliRunner().invoke(seg, [*common, "--distill-from", str(tmp_path / "missing.pt")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_class_weighted_distillation_weights_the_kl_like_the_cross_entropy(synthetic_camvid,
+                                                                            teacher_file,
+                                                                            tmp_path):
+    """One step's loss is the weighted cross-entropy plus the class-weighted KL, not the plain."""
+    config = SegTrainConfig(data_root=str(synthetic_camvid), val_frames=1, iterations=10,
+                            class_weights="median-frequency", distill_from=str(teacher_file),
+                            distill_weight=2.0, distill_class_weighted=True, aux_weight=0.0,
+                            out_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
+    trainer = SegTrainer(config, TorchCodec(Codec(CodecConfig(depth=2))), log=lambda _: None,
+                         show_progress=False)
+    inputs, labels, targets = trainer.next_batch(np.arange(4))
+    ignore = trainer.spec.ignore_index
+    trainer.model.train()
+    torch.manual_seed(7)  # the same dropout masks here and in the training step
+    with torch.no_grad():
+        out = trainer.model(inputs.contiguous(memory_format=trainer.memory_format))["out"]
+        cross_entropy = segmentation_loss(out, labels, ignore, None, 0, trainer.class_weights)
+        weights = cell_weights(labels, trainer.class_weights, ignore, targets.shape[-2:])
+        weighted = distillation_loss(out, targets, cell_weights=weights).item()
+        plain = distillation_loss(out, targets).item()
+    assert abs(weighted - plain) > 1e-3 * plain
+    torch.manual_seed(7)
+    assert trainer.train_step(inputs, labels, targets) == pytest.approx(
+        cross_entropy.item() + 2.0 * weighted, rel=1e-4)

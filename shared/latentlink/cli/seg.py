@@ -41,7 +41,8 @@ def seg() -> None:
 @config_options(SegTrainConfig, "input", "preset", "dataset", "data_root", "split", "val_split",
                 "codec_weights", "depth", "bits", "jpeg_cf")
 @recipe_options
-@config_options(SegTrainConfig, "distill_from", "distill_weight", "distill_temperature")
+@config_options(SegTrainConfig, "distill_from", "distill_weight", "distill_temperature",
+                "distill_class_weighted")
 @config_options(SegTrainConfig, "extra_blocks", "momentum", "weight_decay",
                 "poly_power", "aux_weight", "flip", "channels_last", "cache_dir", "out_dir")
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")

@@ -67,6 +67,10 @@ class SegTrainConfig(DataConfig):
                                  low=0)
     distill_temperature: float = knob(1.0, "Softmax temperature of the distillation term.",
                                       low=0, low_open=True)
+    distill_class_weighted: bool = knob(False, "Weight the distillation term per pixel like the "
+                                        "cross-entropy: by --class-weights of the pixel's label, "
+                                        "void left out (default: a plain mean over the "
+                                        "teacher's grid).", off="--distill-plain-mean")
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100_000
     batch_size: int = knob(8, low=1)

@@ -44,7 +44,7 @@ from latentlink.models.inference import TorchCodec
 from latentlink.models.segmenter import Segmenter, SegmenterConfig, build_segmenter, predict_labels
 from latentlink.models.segmenter_weights import save_segmenter
 from latentlink.training.codec_trainer import pick_device
-from latentlink.training.distill import Teacher, distillation_loss
+from latentlink.training.distill import Teacher, cell_weights, distillation_loss
 from latentlink.training.seg_config import INPUTS, SegTrainConfig, model_input_kind
 from latentlink.training.seg_data import (
     SegData,
@@ -203,8 +203,12 @@ class SegTrainer:
                 out["aux"], labels, self.spec.ignore_index, ohem, config.ohem_min_kept,
                 self.class_weights)
         if teacher_logits is not None:
+            teacher_logits = teacher_logits.to(self.device)
+            weights = (cell_weights(labels, self.class_weights, self.spec.ignore_index,
+                                    teacher_logits.shape[-2:])
+                       if config.distill_class_weighted else None)
             loss = loss + config.distill_weight * distillation_loss(
-                out["out"], teacher_logits.to(self.device), config.distill_temperature)
+                out["out"], teacher_logits, config.distill_temperature, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
