@@ -90,18 +90,18 @@ def test_weighted_loss_is_the_weighted_mean_of_the_per_pixel_kl():
     student, teacher = torch.randn(2, 5, 3, 4), torch.randn(2, 5, 3, 4)
     per_pixel = F.kl_div(F.log_softmax(student, 1), F.log_softmax(teacher, 1), log_target=True,
                          reduction="none").sum(1)
-    assert distillation_loss(student, teacher, cell_weights=torch.ones(2, 3, 4)).item() == \
+    assert distillation_loss(student, teacher, weights=torch.ones(2, 3, 4)).item() == \
         pytest.approx(distillation_loss(student, teacher).item(), rel=1e-6)
     weights = torch.zeros(2, 3, 4)
     weights[1, 2, 3], weights[0, 0, 0] = 3.0, 1.0
     expected = (3 * per_pixel[1, 2, 3] + per_pixel[0, 0, 0]) / 4
-    assert distillation_loss(student, teacher, cell_weights=weights).item() == pytest.approx(
+    assert distillation_loss(student, teacher, weights=weights).item() == pytest.approx(
         expected.item(), rel=1e-5)
-    nothing = distillation_loss(student.requires_grad_(), teacher, cell_weights=weights * 0)
+    nothing = distillation_loss(student.requires_grad_(), teacher, weights=weights * 0)
     nothing.backward()
     assert nothing.item() == 0.0 and torch.all(student.grad == 0)
     with pytest.raises(ValueError, match="do not match the teacher's grid"):
-        distillation_loss(student, teacher, cell_weights=weights[:, :2])
+        distillation_loss(student, teacher, weights=weights[:, :2])
 
 
 # -- the teacher -------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_class_weighted_distillation_weights_the_kl_like_the_cross_entropy(synth
         out = trainer.model(inputs.contiguous(memory_format=trainer.memory_format))["out"]
         cross_entropy = segmentation_loss(out, labels, ignore, None, 0, trainer.class_weights)
         weights = cell_weights(labels, trainer.class_weights, ignore, targets.shape[-2:])
-        weighted = distillation_loss(out, targets, cell_weights=weights).item()
+        weighted = distillation_loss(out, targets, weights=weights).item()
         plain = distillation_loss(out, targets).item()
     assert abs(weighted - plain) > 1e-3 * plain
     torch.manual_seed(7)

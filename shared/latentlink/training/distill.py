@@ -61,13 +61,13 @@ class Teacher:
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0,
-                      cell_weights: torch.Tensor | None = None) -> torch.Tensor:
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
     """Per-pixel KL(teacher ‖ student) of the temperature-softened class distributions, × T².
 
     ``student`` is B×C×h×w at the student's output stride, ``teacher`` B×C×h′×w′ at the
     teacher's; the student's logits are resized (bilinear) to the teacher's grid, as the
     segmentation loss resizes them to the labels. T² keeps the gradient's size independent of T.
-    The mean is plain, or weighted by ``cell_weights`` (B×h′×w′, from :func:`cell_weights`).
+    The mean is plain, or weighted by ``weights`` (B×h′×w′, from :func:`cell_weights`).
     """
     if student.shape[:2] != teacher.shape[:2]:
         raise ValueError(f"student logits {tuple(student.shape)} and teacher logits "
@@ -79,15 +79,15 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
     log_student = F.log_softmax(student / temperature, dim=1)
     log_teacher = F.log_softmax(teacher.float() / temperature, dim=1)
     per_pixel = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1)
-    if cell_weights is None:
+    if weights is None:
         return per_pixel.mean() * temperature**2
-    if cell_weights.shape != per_pixel.shape:
-        raise ValueError(f"cell weights {tuple(cell_weights.shape)} do not match the teacher's "
+    if weights.shape != per_pixel.shape:
+        raise ValueError(f"cell weights {tuple(weights.shape)} do not match the teacher's "
                          f"grid {tuple(per_pixel.shape)}")
-    total = cell_weights.sum()
+    total = weights.sum()
     if total <= 0:
         return per_pixel.sum() * 0.0
-    return (per_pixel * cell_weights).sum() / total * temperature**2
+    return (per_pixel * weights).sum() / total * temperature**2
 
 
 def cell_weights(labels: torch.Tensor, class_weights: torch.Tensor | None, ignore_index: int,
