@@ -78,13 +78,22 @@ def documented_commands() -> list[tuple[str, int, list[str]]]:
 
 
 def parse(argv: list[str]) -> None:
-    """Resolve ``argv`` down to its leaf command and parse its options, running nothing."""
-    command: click.Command = PROGRAMS[argv[0]]
-    context = command.make_context(argv[0], argv[1:])
+    """Resolve ``argv`` down to its leaf command and parse its options, running nothing.
+
+    Each group level gets an empty, resilient context (the docs pass no group options), so
+    the walk needs only click's public API.
+    """
+    name, command, args = argv[0], PROGRAMS[argv[0]], argv[1:]
+    parent = None
     while isinstance(command, click.Group):
-        remaining = [*context._protected_args, *context.args]
-        name, command, rest = command.resolve_command(context, remaining)
-        context = command.make_context(name, rest, parent=context)
+        parent = command.make_context(name, [], parent=parent, resilient_parsing=True)
+        if not args:
+            raise click.UsageError(f"{name}: no command given")
+        asked = args[0]
+        name, command, args = command.resolve_command(parent, args)
+        if command is None:  # a resilient context makes click return None, not raise
+            raise click.UsageError(f"no such command {asked!r}")
+    command.make_context(name, args, parent=parent)
 
 
 COMMANDS = documented_commands()
@@ -115,3 +124,8 @@ def test_documented_command_parses(argv):
 def test_a_renamed_option_is_caught():
     with pytest.raises(click.NoSuchOption):
         parse(["latentlink", "rd-curves", "--data-root", "frames", "--weight", "default"])
+
+
+def test_a_misspelled_command_is_caught():
+    with pytest.raises(click.UsageError, match="no such command 'rd-curve'"):
+        parse(["latentlink", "rd-curve", "--data-root", "frames"])
